@@ -1,0 +1,108 @@
+"""The domain error tree.
+
+Every failure the platform reports to a caller is one of these. Each class carries a stable
+``code`` (the API's ``error.code``) and the HTTP ``status`` it maps to; the one place that turns
+them into HTTP responses is :mod:`scaiecho.api.errors`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ScaiEchoError(Exception):
+    """Base of every error the platform reports to a caller."""
+
+    code: str = "internal_error"
+    status: int = 500
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+
+class ValidationFailed(ScaiEchoError):
+    code = "validation_error"
+    status = 422
+
+
+class BadRequest(ScaiEchoError):
+    code = "bad_request"
+    status = 400
+
+
+class Unauthenticated(ScaiEchoError):
+    code = "unauthenticated"
+    status = 401
+
+
+class Forbidden(ScaiEchoError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(ScaiEchoError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(ScaiEchoError):
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLarge(ScaiEchoError):
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(ScaiEchoError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class AudioError(ScaiEchoError):
+    """Audio that cannot be used: undecodable, empty, too short, ..."""
+
+    code = "audio_invalid"
+    status = 422
+
+
+class AudioUndecodable(AudioError):
+    code = "audio_undecodable"
+
+
+class AudioEmpty(AudioError):
+    code = "audio_empty"
+
+
+class FeatureNotAvailable(ScaiEchoError):
+    code = "feature_not_available"
+    status = 404
+
+
+class UpstreamError(ScaiEchoError):
+    """A dependency (node, AWS service) failed in a way the caller cannot fix."""
+
+    code = "upstream_error"
+    status = 502
+
+
+class StorageError(UpstreamError):
+    """Wraps every DynamoDB/S3 failure once, in the adapters."""
+
+    code = "storage_error"
+
+
+class NodeError(UpstreamError):
+    """A pyannote node failed or is unreachable."""
+
+    code = "node_error"
+
+
+class ServiceUnavailable(ScaiEchoError):
+    code = "service_unavailable"
+    status = 503
