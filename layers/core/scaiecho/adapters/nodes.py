@@ -1,0 +1,151 @@
+"""pyannote nodes: the node registry (DynamoDB) and the invocation client (SageMaker runtime).
+
+The client always calls ``sagemaker-runtime:InvokeEndpoint``; on AWS that reaches the SageMaker
+endpoint, in the embedded stack moto routes it to the local node process (see
+``scaiecho.local.moto_patches``), so both run the same code path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
+
+from scaiecho.adapters.aws import client
+from scaiecho.adapters.tables import NodeRow, ensure_bound, utcnow
+from scaiecho.errors import NodeError, StorageError
+from scaiecho.settings import get_settings
+
+
+@dataclass(frozen=True)
+class Node:
+    node_id: str
+    endpoint_name: str
+    engine: str
+    status: str
+    model_id: str | None
+    model_version: str | None
+    last_seen: datetime | None
+    last_error: str | None
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "endpoint_name": self.endpoint_name,
+            "engine": self.engine,
+            "status": self.status,
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+            "last_error": self.last_error,
+        }
+
+
+def _to_domain(row: NodeRow) -> Node:
+    return Node(
+        node_id=row.node_id,
+        endpoint_name=row.endpoint_name,
+        engine=row.engine,
+        status=row.status,
+        model_id=row.model_id,
+        model_version=row.model_version,
+        last_seen=row.last_seen,
+        last_error=row.last_error,
+    )
+
+
+class NodeStore:
+    def register(self, node_id: str, endpoint_name: str, engine: str = "pyannote") -> Node:
+        ensure_bound()
+        row = NodeRow(node_id, endpoint_name=endpoint_name, engine=engine, status="unknown")
+        try:
+            row.save()
+        except PynamoDBException as exc:
+            raise StorageError("could not register the node") from exc
+        return _to_domain(row)
+
+    def get(self, node_id: str) -> Node | None:
+        ensure_bound()
+        try:
+            return _to_domain(NodeRow.get(node_id))
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("could not read the node") from exc
+
+    def list(self) -> list[Node]:
+        ensure_bound()
+        try:
+            return sorted((_to_domain(r) for r in NodeRow.scan()), key=lambda n: n.node_id)
+        except PynamoDBException as exc:
+            raise StorageError("could not list nodes") from exc
+
+    def record_probe(
+        self, node_id: str, *, online: bool, health: dict[str, Any] | None, error: str | None
+    ) -> None:
+        ensure_bound()
+        actions: list[Any] = [NodeRow.status.set("online" if online else "offline")]
+        if online:
+            actions.append(NodeRow.last_seen.set(utcnow()))
+            actions.append(NodeRow.last_error.remove())
+            if health:
+                actions.append(NodeRow.model_id.set(str(health.get("model_id", ""))))
+                actions.append(NodeRow.model_version.set(str(health.get("model_version", ""))))
+        else:
+            actions.append(NodeRow.last_error.set((error or "unreachable")[:500]))
+        try:
+            NodeRow(node_id).update(actions=actions, condition=NodeRow.node_id.exists())
+        except PynamoDBException as exc:
+            raise StorageError("could not record the node probe") from exc
+
+
+class NodeClient:
+    """Invokes a node's ``invocations`` contract (JSON in, JSON out)."""
+
+    def __init__(self, sagemaker_runtime: Any | None = None) -> None:
+        self._client = sagemaker_runtime
+
+    @property
+    def _runtime(self) -> Any:
+        if self._client is None:
+            self._client = client("sagemaker-runtime", read_timeout=get_settings().node_timeout_s)
+        return self._client
+
+    def invoke(self, endpoint_name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        try:
+            resp = self._runtime.invoke_endpoint(
+                EndpointName=endpoint_name,
+                ContentType="application/json",
+                Accept="application/json",
+                Body=json.dumps(payload).encode(),
+            )
+            body = resp["Body"].read()
+        except ClientError as exc:
+            raise NodeError(_describe_client_error(endpoint_name, exc)) from exc
+        except BotoCoreError as exc:
+            raise NodeError(f"node endpoint {endpoint_name!r} is unreachable: {exc}") from exc
+        try:
+            result: dict[str, Any] = json.loads(body)
+        except ValueError as exc:
+            raise NodeError(f"node endpoint {endpoint_name!r} returned invalid JSON") from exc
+        return result
+
+    def health(self, endpoint_name: str) -> dict[str, Any]:
+        return self.invoke(endpoint_name, {"action": "health"})
+
+
+def _describe_client_error(endpoint_name: str, exc: ClientError) -> str:
+    err = exc.response.get("Error", {})
+    # A model container error (424 ModelError) carries the node's own JSON error message.
+    original = exc.response.get("OriginalMessage") or err.get("Message", "")
+    try:
+        node_err = json.loads(original).get("error", {})
+        if node_err.get("message"):
+            return f"node {endpoint_name!r}: {node_err['message']}"
+    except (ValueError, AttributeError):
+        pass
+    return f"node endpoint {endpoint_name!r} failed: {err.get('Code', 'error')}: {original}"

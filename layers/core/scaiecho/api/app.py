@@ -1,0 +1,31 @@
+"""Builds the FastAPI app. Each API Lambda mounts only its own routers; the local server mounts all."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
+
+from scaiecho.api.errors import install_error_handlers
+
+API_PREFIX = "/v1/modules/scaiecho"
+
+
+def all_routers() -> list[APIRouter]:
+    from scaiecho.api.routes import health, keys
+
+    return [health.router, keys.router]
+
+
+def create_app(routers: Sequence[APIRouter] | None = None) -> FastAPI:
+    app = FastAPI(
+        title="ScaiEcho speaker platform",
+        version="0.1.0",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    for router in routers if routers is not None else all_routers():
+        app.include_router(router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,73 @@
+"""The one place that maps errors to HTTP responses: ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from scaiecho.errors import ScaiEchoError
+from scaiecho.observability import get_logger
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        err["details"] = details
+    return {"error": err}
+
+
+def _response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def domain_error_response(exc: ScaiEchoError) -> JSONResponse:
+    return _response(exc.status, exc.code, exc.message, exc.details)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ScaiEchoError)
+    async def _domain(_: Request, exc: ScaiEchoError) -> JSONResponse:
+        if exc.status >= 500:
+            get_logger().warning("request failed", extra={"code": exc.code, "status": exc.status})
+        return domain_error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "problem": e["msg"]}
+            for e in exc.errors()
+        ]
+        missing = [d["field"] for d, e in zip(details, exc.errors(), strict=True) if e["type"] == "missing"]
+        if missing:
+            return _response(
+                422, "missing_field", f"required field(s) missing: {', '.join(missing)}", details
+            )
+        return _response(422, "validation_error", "the request is invalid", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        return _response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        get_logger().exception("unhandled error", extra={"error_type": type(exc).__name__})
+        return _response(500, "internal_error", "an internal error occurred")

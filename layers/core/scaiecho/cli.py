@@ -1,0 +1,159 @@
+"""``scaiecho`` command line: run the local stack, manage API keys and nodes.
+
+Commands find the running local stack through its state file; with no local stack they act on
+the AWS account the environment points at (SCAIECHO_* table names, AWS credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from scaiecho.errors import ScaiEchoError
+
+
+def _use_local_stack() -> dict[str, Any] | None:
+    from scaiecho.local.state import apply_state_env, read_state
+
+    state = read_state()
+    if state and not os.environ.get("SCAIECHO_NO_LOCAL_STACK"):
+        apply_state_env(state)
+    return state
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from scaiecho.local.stack import StackConfig, serve
+
+    port = args.port or int(os.environ.get("SCAIECHO_PORT", "8000"))
+    return serve(StackConfig(port=port, nodes=args.nodes, model_dir=args.model_dir))
+
+
+def _print(data: Any, as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print("\n".join(lines))
+
+
+def _cmd_keys_create(args: argparse.Namespace) -> int:
+    from scaiecho.services.keys import create_key
+
+    _use_local_stack()
+    created = create_key(args.tenant, args.scopes, user_id=args.user_id, label=args.label)
+    data = {
+        "api_key": created.api_key,
+        "key_id": created.key.key_id,
+        "tenant_id": created.key.tenant_id,
+        "scopes": sorted(s.value for s in created.key.scopes),
+        "user_id": created.key.user_id,
+    }
+    _print(data, args.json, [
+        f"api key:  {created.api_key}",
+        f"key id:   {created.key.key_id}",
+        f"tenant:   {created.key.tenant_id}",
+        f"scopes:   {', '.join(data['scopes'])}",
+        "The key is shown once; store it now.",
+    ])
+    return 0
+
+
+def _cmd_keys_list(args: argparse.Namespace) -> int:
+    from scaiecho.api.routes.keys import key_public
+    from scaiecho.services.keys import list_keys
+
+    _use_local_stack()
+    keys = [key_public(k) for k in list_keys(args.tenant)]
+    lines = [
+        f"{k['key_id']}  {k['tenant_id']:<16} {','.join(k['scopes']):<55} "
+        f"{'revoked' if k['revoked_at'] else 'active'}"
+        for k in keys
+    ] or ["(no keys)"]
+    _print(keys, args.json, lines)
+    return 0
+
+
+def _cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from scaiecho.services.keys import revoke_key
+
+    _use_local_stack()
+    key = revoke_key(args.key_id)
+    _print({"key_id": key.key_id, "revoked_at": key.revoked_at}, args.json,
+           [f"revoked {key.key_id}"])
+    return 0
+
+
+def _cmd_nodes_list(args: argparse.Namespace) -> int:
+    from scaiecho.adapters.nodes import NodeStore
+
+    _use_local_stack()
+    nodes = [n.serialize() for n in NodeStore().list()]
+    _print(nodes, args.json, [f"{n['node_id']:<10} {n['status']:<8} {n['endpoint_name']}" for n in nodes]
+           or ["(no nodes)"])
+    return 0
+
+
+def _cmd_nodes_register(args: argparse.Namespace) -> int:
+    from scaiecho.adapters.nodes import NodeStore
+
+    _use_local_stack()
+    node = NodeStore().register(args.node_id, args.endpoint_name)
+    _print(node.serialize(), args.json, [f"registered {node.node_id} -> {node.endpoint_name}"])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scaiecho", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the embedded local stack on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="REST/WebSocket port (default 8000 or $SCAIECHO_PORT)")
+    serve.add_argument("--nodes", type=int, default=int(os.environ.get("SCAIECHO_NODES", "2")),
+                       help="local pyannote nodes to start (default 2)")
+    serve.add_argument("--model-dir", default=os.environ.get("SCAIECHO_MODEL_DIR"),
+                       help="pyannote pipeline directory for the nodes")
+    serve.set_defaults(func=_cmd_serve)
+
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_cmd", required=True)
+    create = keys.add_parser("create", help="create a key for a tenant")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--scopes", required=True, help="comma-separated, e.g. scaiecho:enroll,scaiecho:transcribe")
+    create.add_argument("--user-id", default=None, help="bind the key to a user (voice profiles)")
+    create.add_argument("--label", default=None)
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(func=_cmd_keys_create)
+    lst = keys.add_parser("list", help="list keys (never their secrets)")
+    lst.add_argument("--tenant", default=None)
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(func=_cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
+    revoke.add_argument("--json", action="store_true")
+    revoke.set_defaults(func=_cmd_keys_revoke)
+
+    nodes = sub.add_parser("nodes", help="pyannote nodes").add_subparsers(dest="nodes_cmd", required=True)
+    nlist = nodes.add_parser("list")
+    nlist.add_argument("--json", action="store_true")
+    nlist.set_defaults(func=_cmd_nodes_list)
+    reg = nodes.add_parser("register", help="register a SageMaker endpoint as a node")
+    reg.add_argument("node_id")
+    reg.add_argument("endpoint_name")
+    reg.add_argument("--json", action="store_true")
+    reg.set_defaults(func=_cmd_nodes_register)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ScaiEchoError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

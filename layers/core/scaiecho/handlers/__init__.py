@@ -1,0 +1,1 @@
+"""Non-HTTP Lambda entry points (authorizer, Step Functions tasks): parse → one use case → shape."""
