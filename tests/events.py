@@ -1,0 +1,23 @@
+"""Loads sample events from events/<function>/ so tests replay exactly what `sam local invoke` would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def load_event(function: str, name: str, **placeholders: str) -> dict[str, Any]:
+    text = (EVENTS / function / f"{name}.json").read_text()
+    for key, value in placeholders.items():
+        text = text.replace("{{" + key + "}}", value)
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def load_handler(function: str) -> Any:
+    from scaiecho.local.moto_patches import load_handler as _load
+
+    return _load(EVENTS.parent / "functions" / function, "app.lambda_handler")
