@@ -1,0 +1,101 @@
+"""Identification: which diarized clusters are which enrolled candidates. Pure numpy/scipy.
+
+Scores are cosine similarities between L2-normalised embeddings from the same model. They are
+mapped to [0, 1] with a logistic curve centred on the calibrated threshold, so a score of 0.5
+is exactly the decision boundary and the API's ``match_score`` reads as a confidence:
+
+    score = 1 / (1 + exp(-SCORE_SLOPE * (cosine - COSINE_THRESHOLD)))
+
+Assignment is one-to-one (Hungarian on the scores): a candidate names at most one cluster and a
+cluster at most one candidate; pairs below the threshold are dropped, so unmatched clusters keep
+their anonymous labels. Only candidates passed in can ever be named.
+
+The constants come from ``python -m scaiecho_node.calibrate`` on LibriSpeech train-clean-100
+(251 readers; enrollment = first half of an utterance, test = second half, impostors = all other
+readers), for the embedded default model (CAM++ 192-d). Other models (community-1's WeSpeaker
+ResNet) live in another space and should be recalibrated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+# Calibrated on LibriSpeech (see module docstring and calibrate.py); cosine similarity.
+COSINE_THRESHOLD = 0.40
+SCORE_SLOPE = 12.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    speaker_id: str
+    embedding: np.ndarray  # (dimension,), L2-normalised
+
+
+@dataclass(frozen=True)
+class Match:
+    cluster: int
+    speaker_id: str
+    score: float  # in [0, 1]
+    cosine: float
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    """Unit-normalise the last axis; zero vectors stay zero."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(norms > 0, vectors / np.where(norms > 0, norms, 1.0), 0.0)
+    return out
+
+
+def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n, d) x (m, d) → (n, m) cosine similarities (NaN rows/zero vectors score -1)."""
+    sims = l2_normalise(np.atleast_2d(a)) @ l2_normalise(np.atleast_2d(b)).T
+    return np.nan_to_num(sims, nan=-1.0)
+
+
+def score_from_cosine(
+    cosine: np.ndarray | float,
+    *,
+    threshold: float = COSINE_THRESHOLD,
+    slope: float = SCORE_SLOPE,
+) -> np.ndarray:
+    """Map cosine similarity to a [0, 1] match score (0.5 at the threshold)."""
+    return 1.0 / (1.0 + np.exp(-slope * (np.asarray(cosine, dtype=np.float64) - threshold)))
+
+
+def assign(
+    cluster_embeddings: np.ndarray,
+    candidates: Sequence[Candidate],
+    *,
+    threshold: float = COSINE_THRESHOLD,
+    slope: float = SCORE_SLOPE,
+) -> list[Match]:
+    """One-to-one assignment of clusters to candidates above ``threshold``.
+
+    Maximises the summed margin above the threshold (Hungarian), then keeps pairs whose cosine
+    is at least ``threshold``. Returns matches sorted by cluster index.
+    """
+    if len(candidates) == 0 or len(cluster_embeddings) == 0:
+        return []
+    cand = np.stack([c.embedding for c in candidates])
+    cosines = cosine_matrix(np.asarray(cluster_embeddings), cand)
+    # benefit of a pair = its margin above the threshold (0 below it), so that a pair under
+    # the threshold never pushes a valid pair out of the optimal assignment.
+    benefit = np.where(cosines >= threshold, cosines - threshold + 1e-6, 0.0)
+    rows, cols = linear_sum_assignment(benefit, maximize=True)
+    matches = [
+        Match(
+            cluster=int(r),
+            speaker_id=candidates[c].speaker_id,
+            score=float(score_from_cosine(cosines[r, c], threshold=threshold, slope=slope)),
+            cosine=float(cosines[r, c]),
+        )
+        for r, c in zip(rows, cols, strict=True)
+        if cosines[r, c] >= threshold
+    ]
+    return sorted(matches, key=lambda m: m.cluster)

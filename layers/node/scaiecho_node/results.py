@@ -1,0 +1,154 @@
+"""Engine outputs: plain dataclasses with ``serialize()`` → JSON-ready dicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _r(value: float, digits: int = 3) -> float:
+    return round(float(value), digits)
+
+
+@dataclass(frozen=True)
+class AudioQuality:
+    """Signals the enrollment preflight and clients use to judge a reference recording."""
+
+    duration_s: float
+    speech_s: float
+    speech_ratio: float
+    rms_dbfs: float
+    clipped_ratio: float
+    overlap_s: float
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "duration_s": _r(self.duration_s),
+            "speech_s": _r(self.speech_s),
+            "speech_ratio": _r(self.speech_ratio),
+            "rms_dbfs": _r(self.rms_dbfs, 2),
+            "clipped_ratio": _r(self.clipped_ratio, 5),
+            "overlap_s": _r(self.overlap_s),
+        }
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    embedding: list[float]  # L2-normalised
+    speech_s: float
+    quality: AudioQuality
+    model_id: str
+    model_version: str
+    warnings: list[str] = field(default_factory=list)
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "embedding": [round(x, 6) for x in self.embedding],
+            "dimension": len(self.embedding),
+            "speech_s": _r(self.speech_s),
+            "quality": self.quality.serialize(),
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Turn:
+    start: float
+    end: float
+    speaker: str
+
+    def serialize(self) -> dict[str, Any]:
+        return {"start": _r(self.start), "end": _r(self.end), "speaker": self.speaker}
+
+
+@dataclass(frozen=True)
+class Identification:
+    speaker_id: str
+    score: float  # [0, 1], 0.5 = calibrated threshold
+    cosine: float
+
+    def serialize(self) -> dict[str, Any]:
+        return {"speaker_id": self.speaker_id, "score": _r(self.score, 4), "cosine": _r(self.cosine, 4)}
+
+
+@dataclass(frozen=True)
+class SpeakerCluster:
+    label: str
+    speech_s: float
+    embedding: list[float]  # L2-normalised, same space as EmbedResult.embedding
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "speech_s": _r(self.speech_s),
+            "embedding": [round(x, 6) for x in self.embedding],
+        }
+
+
+@dataclass(frozen=True)
+class DiarizeResult:
+    duration_s: float
+    turns: list[Turn]
+    speakers: list[SpeakerCluster]
+    identified: dict[str, Identification]
+    model_id: str
+    model_version: str
+    processing_s: float
+    warnings: list[str] = field(default_factory=list)
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "duration_s": _r(self.duration_s),
+            "num_speakers": len(self.speakers),
+            "turns": [t.serialize() for t in self.turns],
+            "speakers": [s.serialize() for s in self.speakers],
+            "identified": {label: i.serialize() for label, i in self.identified.items()},
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "processing_s": _r(self.processing_s),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    status: str
+    node_id: str
+    model_id: str
+    model_version: str
+    model_dir: str
+    device: str
+    embedding_dim: int
+    sample_rate: int
+    pyannote_version: str
+    torch_version: str
+    identification_threshold: float
+    load_time_s: float
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "node_id": self.node_id,
+            "engine": "pyannote",
+            "model_id": self.model_id,
+            "model_version": self.model_version,
+            "model_dir": self.model_dir,
+            "device": self.device,
+            "embedding_dim": self.embedding_dim,
+            "sample_rate": self.sample_rate,
+            "pyannote_version": self.pyannote_version,
+            "torch_version": self.torch_version,
+            "identification_threshold": self.identification_threshold,
+            "load_time_s": _r(self.load_time_s),
+        }
+
+
+@dataclass(frozen=True)
+class EvictResult:
+    evicted: list[str]
+    not_held: list[str]
+
+    def serialize(self) -> dict[str, Any]:
+        return {"evicted": list(self.evicted), "not_held": list(self.not_held)}
