@@ -32,7 +32,7 @@ def test_missing_or_bad_key_raises_unauthorized(aws: Any, key: str | None) -> No
         if key is None
         else load_event("authorizer", "valid_bearer", API_KEY=key)
     )
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         handler(event, None)
 
 

@@ -20,7 +20,7 @@ class _ContractNode(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        status, out = (200, {"model_id": "contract-node", "device": "cpu"})
+        status, out = (200, {"data": {"model_id": "contract-node", "device": "cpu"}})
         if body.get("action") != "health":
             status, out = 400, {"error": {"code": "unknown_action", "message": "bad action"}}
         data = json.dumps(out).encode()

@@ -42,7 +42,8 @@ def test_unknown_references_fail_loudly() -> None:
 
 def test_definition_substitution_requires_every_placeholder() -> None:
     r = _resolver()
-    assert r.substitute_definition('{"T": "${TableName}"}', {"TableName": {"Ref": "Table"}}) == '{"T": "t-local"}'
+    done = r.substitute_definition('{"T": "${TableName}"}', {"TableName": {"Ref": "Table"}})
+    assert done == '{"T": "t-local"}'
     with pytest.raises(KeyError):
         r.substitute_definition('{"T": "${Other}"}', {})
 

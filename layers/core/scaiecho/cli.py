@@ -51,11 +51,12 @@ def _cmd_keys_create(args: argparse.Namespace) -> int:
         "scopes": sorted(s.value for s in created.key.scopes),
         "user_id": created.key.user_id,
     }
+    scopes = ", ".join(sorted(s.value for s in created.key.scopes))
     _print(data, args.json, [
         f"api key:  {created.api_key}",
         f"key id:   {created.key.key_id}",
         f"tenant:   {created.key.tenant_id}",
-        f"scopes:   {', '.join(data['scopes'])}",
+        f"scopes:   {scopes}",
         "The key is shown once; store it now.",
     ])
     return 0
@@ -68,7 +69,7 @@ def _cmd_keys_list(args: argparse.Namespace) -> int:
     _use_local_stack()
     keys = [key_public(k) for k in list_keys(args.tenant)]
     lines = [
-        f"{k['key_id']}  {k['tenant_id']:<16} {','.join(k['scopes']):<55} "
+        f"{k['key_id']}  {k['tenant_id']:<16} {','.join(k['scopes'] or []):<55} "
         f"{'revoked' if k['revoked_at'] else 'active'}"
         for k in keys
     ] or ["(no keys)"]
@@ -110,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the embedded local stack on 127.0.0.1")
-    serve.add_argument("--port", type=int, default=None, help="REST/WebSocket port (default 8000 or $SCAIECHO_PORT)")
+    serve.add_argument(
+        "--port", type=int, default=None, help="REST/WebSocket port (default 8000 or $SCAIECHO_PORT)"
+    )
     serve.add_argument("--nodes", type=int, default=int(os.environ.get("SCAIECHO_NODES", "2")),
                        help="local pyannote nodes to start (default 2)")
     serve.add_argument("--model-dir", default=os.environ.get("SCAIECHO_MODEL_DIR"),
@@ -120,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_cmd", required=True)
     create = keys.add_parser("create", help="create a key for a tenant")
     create.add_argument("--tenant", required=True)
-    create.add_argument("--scopes", required=True, help="comma-separated, e.g. scaiecho:enroll,scaiecho:transcribe")
+    create.add_argument(
+        "--scopes", required=True, help="comma-separated, e.g. scaiecho:enroll,scaiecho:transcribe"
+    )
     create.add_argument("--user-id", default=None, help="bind the key to a user (voice profiles)")
     create.add_argument("--label", default=None)
     create.add_argument("--json", action="store_true")

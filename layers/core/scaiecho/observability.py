@@ -19,8 +19,8 @@ _SENSITIVE = frozenset(
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
-    def serialize(self, log: dict[str, Any]) -> str:
-        return super().serialize(_redact(log))
+    def serialize(self, log: Any) -> str:
+        return super().serialize(_redact(log) if isinstance(log, dict) else log)
 
 
 def _redact(value: Any) -> Any:

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Upload limits.
     max_upload_mb: float = 50.0
 
+    # Enrollment is "complete" once the samples hold this much speech.
+    enrollment_complete_speech_s: float = 12.0
+
     log_level: str = "INFO"
 
     @field_validator("max_upload_mb", "workflow_wait_s", "node_timeout_s")

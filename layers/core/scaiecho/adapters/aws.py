@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -11,11 +11,11 @@ from botocore.config import Config
 from scaiecho.settings import get_settings
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str, *, read_timeout: float = 60.0) -> Any:
     settings = get_settings()
     return boto3.client(
-        service,  # type: ignore[call-overload]
+        service,
         region_name=settings.region,
         endpoint_url=settings.aws_endpoint_url,
         config=Config(

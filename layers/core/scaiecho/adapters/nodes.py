@@ -129,9 +129,9 @@ class NodeClient:
         except BotoCoreError as exc:
             raise NodeError(f"node endpoint {endpoint_name!r} is unreachable: {exc}") from exc
         try:
-            result: dict[str, Any] = json.loads(body)
-        except ValueError as exc:
-            raise NodeError(f"node endpoint {endpoint_name!r} returned invalid JSON") from exc
+            result: dict[str, Any] = json.loads(body)["data"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NodeError(f"node endpoint {endpoint_name!r} returned an invalid response") from exc
         return result
 
     def health(self, endpoint_name: str) -> dict[str, Any]:

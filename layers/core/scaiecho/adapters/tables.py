@@ -10,10 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import (
+    BinaryAttribute,
+    ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
+    VersionAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -74,9 +78,102 @@ class NodeRow(Model):
     embedding_dim = NumberAttribute(null=True)
 
 
+class SampleMap(MapAttribute[str, object]):
+    sample_id = UnicodeAttribute()
+    key = UnicodeAttribute()
+    sha256 = UnicodeAttribute()
+    media_type = UnicodeAttribute()
+    duration_s = NumberAttribute()
+    speech_s = NumberAttribute()
+    grade = UnicodeAttribute()
+    bytes = NumberAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
+class SpeakerRow(Model):
+    """A speaker profile. Sort key ``spk_…``; the same table holds external-id claims (``ext#…``)."""
+
+    class Meta(_Unbound):
+        pass
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    speaker_id = UnicodeAttribute(range_key=True)
+    external_id = UnicodeAttribute(null=True)
+    display_name = UnicodeAttribute(null=True)
+    language_primary = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    enrollment_status = UnicodeAttribute(default="pending")
+    samples = ListAttribute(of=SampleMap, default=list)
+    total_speech_s = NumberAttribute(default=0)
+    enrollment_quality = UnicodeAttribute(null=True)
+    consent_id = UnicodeAttribute(null=True)
+    consent_version = UnicodeAttribute(null=True)
+    enrolled_on = UnicodeSetAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    last_used_at = UTCDateTimeAttribute(null=True)
+    tombstoned_at = UTCDateTimeAttribute(null=True)
+    version = VersionAttribute()
+
+
+class ExternalIdClaimRow(Model):
+    """Makes ``external_id`` unique per tenant: written in the same transaction as the speaker."""
+
+    class Meta(_Unbound):
+        pass
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    speaker_id = UnicodeAttribute(range_key=True)  # "ext#<external_id>"
+    claimed_by = UnicodeAttribute()
+
+
+class ConsentRow(Model):
+    """Immutable consent record: written once (conditional put), never updated."""
+
+    class Meta(_Unbound):
+        pass
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    consent_key = UnicodeAttribute(range_key=True)  # "<speaker_id>#<consent_id>"
+    consent_id = UnicodeAttribute()
+    speaker_id = UnicodeAttribute()
+    full_name = UnicodeAttribute()
+    stated_purpose = UnicodeAttribute()
+    consent_text = UnicodeAttribute()
+    consent_version = UnicodeAttribute()
+    audio_key = UnicodeAttribute()
+    audio_sha256 = UnicodeAttribute()
+    captured_at = UTCDateTimeAttribute(default=utcnow)
+    actor = UnicodeAttribute()
+
+
+class WarmRow(Model):
+    """(speaker, node) -> sealed voiceprint: the source of truth for which node holds a speaker."""
+
+    class Meta(_Unbound):
+        pass
+
+    speaker_key = UnicodeAttribute(hash_key=True)  # "<tenant_id>#<speaker_id>"
+    node_id = UnicodeAttribute(range_key=True)
+    tenant_id = UnicodeAttribute()
+    speaker_id = UnicodeAttribute()
+    # KMS-encrypted; never stored or logged in clear.
+    sealed_embedding = BinaryAttribute(legacy_encoding=False)
+    model_id = UnicodeAttribute(null=True)
+    model_version = UnicodeAttribute(null=True)
+    dim = NumberAttribute()
+    sample_ids = UnicodeSetAttribute(null=True)
+    enrolled_at = UTCDateTimeAttribute(default=utcnow)
+
+
 _TABLES: dict[type[Model], str] = {
     ApiKeyRow: "api_keys_table",
     NodeRow: "nodes_table",
+    SpeakerRow: "speakers_table",
+    ExternalIdClaimRow: "speakers_table",
+    ConsentRow: "consents_table",
+    WarmRow: "warm_registry_table",
 }
 
 

@@ -12,9 +12,9 @@ API_PREFIX = "/v1/modules/scaiecho"
 
 
 def all_routers() -> list[APIRouter]:
-    from scaiecho.api.routes import health, keys
+    from scaiecho.api.routes import health, keys, preflight, speakers, warm
 
-    return [health.router, keys.router]
+    return [health.router, keys.router, speakers.router, warm.router, preflight.router]
 
 
 def create_app(routers: Sequence[APIRouter] | None = None) -> FastAPI:

@@ -123,7 +123,7 @@ def _decode_with_av(data: bytes, fmt: str) -> DecodedAudio:
         for frame in container.decode(stream):
             raw = frame.to_ndarray()
             if raw.dtype.kind in "iu":
-                info = np.iinfo(raw.dtype)
+                info = np.iinfo(raw.dtype.type)  # type: ignore[type-var]
                 scale = float(max(abs(info.min), info.max))
                 raw_f = raw.astype(np.float32) / scale
             else:

@@ -109,7 +109,9 @@ def _lambda_error(error_type: str, message: str, trace: str = "") -> bytes:
     return json.dumps(body).encode()
 
 
-def forward_invocation(endpoint_name: str, body: bytes, timeout_s: float) -> tuple[int, dict[str, str], bytes]:
+def forward_invocation(
+    endpoint_name: str, body: bytes, timeout_s: float
+) -> tuple[int, dict[str, str], bytes]:
     """POST a SageMaker runtime body to the local node; answer as SageMaker runtime does."""
     url = REGISTRY.endpoints.get(endpoint_name)
     if url is None:
@@ -148,7 +150,7 @@ def apply(node_timeout_s: float = 300.0) -> None:
     from moto.core.config import default_user_config
 
     for key, value in MOTO_CONFIG.items():
-        default_user_config.setdefault(key, {}).update(value)
+        default_user_config.setdefault(key, {}).update(value)  # type: ignore[misc]
     if _applied:
         return
 

@@ -90,7 +90,7 @@ class LocalStack:
         base_env = {
             "AWS_ENDPOINT_URL": self.moto_url,
             "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto accepts any credentials
+            "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_REGION": self.config.region,
             "AWS_DEFAULT_REGION": self.config.region,
             "MOTO_PORT": str(port),  # moto's Step Functions interpreter calls back on this port

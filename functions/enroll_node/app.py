@@ -1,0 +1,9 @@
+"""Step Functions task of the enrollment fan-out (statemachine/enroll.asl.json)."""
+
+from typing import Any
+
+from scaiecho.handlers.enrollment import enroll_on_node
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return enroll_on_node(event)

@@ -1,0 +1,255 @@
+"""Speakers, consents and the warm registry in DynamoDB (pynamodb). Domain objects out."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import (
+    DoesNotExist,
+    PynamoDBException,
+    TransactWriteError,
+    UpdateError,
+)
+from pynamodb.transactions import TransactWrite
+
+from scaiecho.adapters.tables import (
+    ConsentRow,
+    ExternalIdClaimRow,
+    SampleMap,
+    SpeakerRow,
+    WarmRow,
+    ensure_bound,
+    utcnow,
+)
+from scaiecho.domain.speakers import Consent, EnrollmentStatus, Sample, Speaker
+from scaiecho.errors import BadRequest, Conflict, StorageError
+from scaiecho.settings import get_settings
+
+SPEAKER_PREFIX = "spk_"
+
+
+def _sample(m: SampleMap) -> Sample:
+    return Sample(
+        sample_id=m.sample_id, key=m.key, sha256=m.sha256, media_type=m.media_type,
+        duration_s=float(m.duration_s), speech_s=float(m.speech_s), grade=m.grade,
+        bytes=int(m.bytes), created_at=m.created_at,
+    )
+
+
+def _speaker(row: SpeakerRow) -> Speaker:
+    return Speaker(
+        tenant_id=row.tenant_id,
+        speaker_id=row.speaker_id,
+        external_id=row.external_id,
+        display_name=row.display_name,
+        language_primary=row.language_primary,
+        description=row.description,
+        enrollment_status=EnrollmentStatus(row.enrollment_status),
+        samples=[_sample(s) for s in (row.samples or [])],
+        total_speech_s=float(row.total_speech_s or 0),
+        enrollment_quality=row.enrollment_quality,
+        consent_id=row.consent_id,
+        consent_version=row.consent_version,
+        enrolled_on=sorted(row.enrolled_on or []),
+        note=row.note,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        tombstoned_at=row.tombstoned_at,
+        version=row.version,
+    )
+
+
+def sample_map(sample: Sample) -> SampleMap:
+    return SampleMap(
+        sample_id=sample.sample_id, key=sample.key, sha256=sample.sha256,
+        media_type=sample.media_type, duration_s=sample.duration_s, speech_s=sample.speech_s,
+        grade=sample.grade, bytes=sample.bytes, created_at=sample.created_at,
+    )
+
+
+def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
+
+
+def decode_cursor(cursor: str | None, tenant_id: str) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        key: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        # A cursor can never move a query into another tenant's partition.
+        if key["tenant_id"]["S"] != tenant_id or not key["speaker_id"]["S"].startswith(SPEAKER_PREFIX):
+            raise ValueError
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest("the pagination cursor is invalid", code="invalid_cursor") from exc
+    return key
+
+
+class SpeakerStore:
+    def create(self, speaker: Speaker, consent: Consent) -> None:
+        """Speaker row + external-id claim + consent record, all or nothing."""
+        ensure_bound()
+        row = SpeakerRow(
+            speaker.tenant_id, speaker.speaker_id,
+            external_id=speaker.external_id, display_name=speaker.display_name,
+            language_primary=speaker.language_primary, description=speaker.description,
+            enrollment_status=speaker.enrollment_status.value,
+            samples=[sample_map(s) for s in speaker.samples],
+            total_speech_s=speaker.total_speech_s, enrollment_quality=speaker.enrollment_quality,
+            consent_id=consent.consent_id, consent_version=consent.consent_version,
+            created_at=speaker.created_at, updated_at=speaker.updated_at,
+        )
+        consent_row = ConsentRow(
+            consent.tenant_id, f"{consent.speaker_id}#{consent.consent_id}",
+            consent_id=consent.consent_id, speaker_id=consent.speaker_id,
+            full_name=consent.full_name, stated_purpose=consent.stated_purpose,
+            consent_text=consent.consent_text, consent_version=consent.consent_version,
+            audio_key=consent.audio_key, audio_sha256=consent.audio_sha256,
+            captured_at=consent.captured_at, actor=consent.actor,
+        )
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.save(row, condition=SpeakerRow.speaker_id.does_not_exist())
+                tx.save(consent_row, condition=ConsentRow.consent_key.does_not_exist())
+                if speaker.external_id:
+                    tx.save(
+                        ExternalIdClaimRow(speaker.tenant_id, f"ext#{speaker.external_id}",
+                                           claimed_by=speaker.speaker_id),
+                        condition=ExternalIdClaimRow.speaker_id.does_not_exist(),
+                    )
+        except TransactWriteError as exc:
+            reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+            if speaker.external_id and len(reasons) == 3 and reasons[2] == "ConditionalCheckFailed":
+                raise Conflict(
+                    f"a speaker with external_id {speaker.external_id!r} already exists",
+                    code="speaker_exists",
+                    details={"external_id": speaker.external_id},
+                ) from exc
+            raise StorageError("could not store the speaker") from exc
+        except PynamoDBException as exc:
+            raise StorageError("could not store the speaker") from exc
+
+    def external_id_taken(self, tenant_id: str, external_id: str) -> bool:
+        ensure_bound()
+        try:
+            ExternalIdClaimRow.get(tenant_id, f"ext#{external_id}")
+            return True
+        except DoesNotExist:
+            return False
+        except PynamoDBException as exc:
+            raise StorageError("could not read the speaker") from exc
+
+    def get(self, tenant_id: str, speaker_id: str) -> Speaker | None:
+        """Tenant-scoped read: another tenant's speaker is simply not found."""
+        if not speaker_id.startswith(SPEAKER_PREFIX):
+            return None
+        ensure_bound()
+        try:
+            return _speaker(SpeakerRow.get(tenant_id, speaker_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("could not read the speaker") from exc
+
+    def page(self, tenant_id: str, *, limit: int, cursor: str | None) -> tuple[list[Speaker], str | None]:
+        ensure_bound()
+        try:
+            result = SpeakerRow.query(
+                tenant_id,
+                range_key_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX),
+                filter_condition=SpeakerRow.tombstoned_at.does_not_exist(),
+                limit=limit,
+                last_evaluated_key=decode_cursor(cursor, tenant_id),
+            )
+            speakers = [_speaker(r) for r in result]
+            return speakers, encode_cursor(result.last_evaluated_key)
+        except PynamoDBException as exc:
+            raise StorageError("could not list speakers") from exc
+
+    def add_sample(self, speaker: Speaker, sample: Sample, quality: str | None) -> Speaker:
+        ensure_bound()
+        row = SpeakerRow.get(speaker.tenant_id, speaker.speaker_id, consistent_read=True)
+        try:
+            row.update(
+                actions=[
+                    SpeakerRow.samples.set(SpeakerRow.samples.append([sample_map(sample)])),
+                    SpeakerRow.total_speech_s.add(sample.speech_s),
+                    SpeakerRow.enrollment_quality.set(quality or sample.grade),
+                    SpeakerRow.updated_at.set(utcnow()),
+                ],
+                condition=SpeakerRow.tombstoned_at.does_not_exist(),
+            )
+        except UpdateError as exc:
+            raise StorageError("could not add the sample") from exc
+        return _speaker(row)
+
+    def set_enrollment(
+        self, tenant_id: str, speaker_id: str, *, status: EnrollmentStatus,
+        enrolled_on: list[str], note: str | None,
+    ) -> Speaker | None:
+        ensure_bound()
+        try:
+            row = SpeakerRow.get(tenant_id, speaker_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        if row.tombstoned_at is not None:
+            return _speaker(row)  # erased meanwhile: never resurrect
+        actions: list[Any] = [
+            SpeakerRow.enrollment_status.set(status.value),
+            SpeakerRow.updated_at.set(utcnow()),
+            SpeakerRow.note.set(note) if note else SpeakerRow.note.remove(),
+            SpeakerRow.enrolled_on.set(set(enrolled_on)) if enrolled_on else SpeakerRow.enrolled_on.remove(),
+        ]
+        try:
+            row.update(actions=actions, condition=SpeakerRow.tombstoned_at.does_not_exist())
+        except UpdateError as exc:
+            raise StorageError("could not update the enrollment status") from exc
+        return _speaker(row)
+
+    def delete_unconfirmed(self, speaker: Speaker, consent_id: str) -> None:
+        """Compensation after a failure right after create(): remove the rows we just wrote."""
+        ensure_bound()
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.delete(SpeakerRow(speaker.tenant_id, speaker.speaker_id))
+                tx.delete(ConsentRow(speaker.tenant_id, f"{speaker.speaker_id}#{consent_id}"))
+                if speaker.external_id:
+                    tx.delete(ExternalIdClaimRow(speaker.tenant_id, f"ext#{speaker.external_id}"))
+        except PynamoDBException as exc:
+            raise StorageError("could not roll back the speaker") from exc
+
+
+class WarmRegistry:
+    def put(
+        self, *, tenant_id: str, speaker_id: str, node_id: str, sealed: bytes, dim: int,
+        model_id: str | None, model_version: str | None, sample_ids: list[str],
+    ) -> None:
+        ensure_bound()
+        try:
+            WarmRow(
+                f"{tenant_id}#{speaker_id}", node_id, tenant_id=tenant_id, speaker_id=speaker_id,
+                sealed_embedding=sealed, dim=dim, model_id=model_id, model_version=model_version,
+                sample_ids=set(sample_ids) or None, enrolled_at=utcnow(),
+            ).save()
+        except PynamoDBException as exc:
+            raise StorageError("could not record the warm node") from exc
+
+    def for_speaker(self, tenant_id: str, speaker_id: str) -> list[WarmRow]:
+        ensure_bound()
+        try:
+            return list(WarmRow.query(f"{tenant_id}#{speaker_id}", consistent_read=True))
+        except PynamoDBException as exc:
+            raise StorageError("could not read the warm registry") from exc
+
+    def enrolled_at(self, tenant_id: str, speaker_id: str) -> dict[str, datetime]:
+        return {r.node_id: r.enrolled_at for r in self.for_speaker(tenant_id, speaker_id)}
+
+
+def _connection() -> Connection:
+    settings = get_settings()
+    return Connection(region=settings.region, host=settings.aws_endpoint_url)

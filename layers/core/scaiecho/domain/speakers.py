@@ -1,0 +1,191 @@
+"""Speakers, samples and consent (pure)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from scaiecho.errors import ValidationFailed
+
+CONSENT_VERSION = "2026-01"  # bump when the consent wording changes; stamped on every record
+ENROLLMENT_COMPLETE_SPEECH_S = 12.0
+
+
+class EnrollmentStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+    EVICTED = "evicted"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+@dataclass(frozen=True)
+class Sample:
+    sample_id: str
+    key: str
+    sha256: str
+    media_type: str
+    duration_s: float
+    speech_s: float
+    grade: str
+    bytes: int
+    created_at: datetime
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "sample_id": self.sample_id,
+            "duration_s": round(self.duration_s, 2),
+            "speech_s": round(self.speech_s, 2),
+            "grade": self.grade,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Speaker:
+    tenant_id: str
+    speaker_id: str
+    external_id: str | None
+    display_name: str | None
+    language_primary: str | None
+    description: str | None
+    enrollment_status: EnrollmentStatus
+    samples: list[Sample]
+    total_speech_s: float
+    enrollment_quality: str | None
+    consent_id: str | None
+    consent_version: str | None
+    enrolled_on: list[str]
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+    tombstoned_at: datetime | None = None
+    version: int | None = None
+
+    def enrollment_complete(self, threshold_s: float = ENROLLMENT_COMPLETE_SPEECH_S) -> bool:
+        return self.total_speech_s >= threshold_s
+
+    def serialize(self, threshold_s: float = ENROLLMENT_COMPLETE_SPEECH_S) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.speaker_id,
+            "speaker_id": self.speaker_id,
+            "external_id": self.external_id,
+            "display_name": self.display_name,
+            "language_primary": self.language_primary,
+            "description": self.description,
+            "enrollment_status": self.enrollment_status.value,
+            "enrolled_on": sorted(self.enrolled_on),
+            "samples": [s.serialize() for s in self.samples],
+            "total_speech_s": round(self.total_speech_s, 2),
+            "enrollment_quality": self.enrollment_quality,
+            "enrollment_complete": self.enrollment_complete(threshold_s),
+            "consent": {"consent_id": self.consent_id, "consent_version": self.consent_version},
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True)
+class Consent:
+    tenant_id: str
+    consent_id: str
+    speaker_id: str
+    full_name: str
+    stated_purpose: str
+    consent_text: str
+    consent_version: str
+    audio_key: str
+    audio_sha256: str
+    captured_at: datetime
+    actor: str
+
+
+@dataclass(frozen=True)
+class SpeakerDraft:
+    """Validated intake fields."""
+
+    display_name: str
+    language_primary: str
+    description: str
+    consent_full_name: str
+    consent_purpose: str
+    consent_text: str
+    external_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_LIMITS = {
+    "display_name": 200,
+    "language_primary": 35,
+    "description": 2000,
+    "consent_user_full_name": 200,
+    "consent_stated_purpose": 1000,
+    "consent_text": 10000,
+    "external_id": 128,
+}
+
+
+def validate_draft(
+    *,
+    display_name: str | None,
+    language_primary: str | None,
+    description: str | None,
+    consent_user_full_name: str | None,
+    consent_stated_purpose: str | None,
+    consent_text: str | None,
+    external_id: str | None,
+) -> SpeakerDraft:
+    values = {
+        "display_name": display_name,
+        "language_primary": language_primary,
+        "description": description,
+        "consent_user_full_name": consent_user_full_name,
+        "consent_stated_purpose": consent_stated_purpose,
+        "consent_text": consent_text,
+        "external_id": external_id,
+    }
+    cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
+    required = [k for k in _LIMITS if k not in ("external_id", "description") and not cleaned.get(k)]
+    if required:
+        raise ValidationFailed(
+            f"required field(s) missing or empty: {', '.join(required)}",
+            code="missing_field",
+            details={"fields": required},
+        )
+    too_long = [k for k, limit in _LIMITS.items() if cleaned.get(k) and len(str(cleaned[k])) > limit]
+    if too_long:
+        raise ValidationFailed(
+            f"field(s) too long: {', '.join(too_long)}",
+            code="field_too_long",
+            details={k: _LIMITS[k] for k in too_long},
+        )
+    lang = str(cleaned["language_primary"])
+    if not all(c.isalnum() or c == "-" for c in lang):
+        raise ValidationFailed(
+            "language_primary must be a BCP-47 tag such as 'en' or 'en-US'", code="invalid_language"
+        )
+    return SpeakerDraft(
+        display_name=str(cleaned["display_name"]),
+        language_primary=lang,
+        description=str(cleaned.get("description") or ""),
+        consent_full_name=str(cleaned["consent_user_full_name"]),
+        consent_purpose=str(cleaned["consent_stated_purpose"]),
+        consent_text=str(cleaned["consent_text"]),
+        external_id=cleaned.get("external_id") or None,
+    )
+
+
+def quality_grade(grades: list[str]) -> str | None:
+    """The enrollment's quality: the best sample grade (more samples only help)."""
+    order = ["poor", "average", "good", "high"]
+    known = [g for g in grades if g in order]
+    return max(known, key=order.index) if known else None

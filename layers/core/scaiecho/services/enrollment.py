@@ -1,0 +1,295 @@
+"""Speaker enrollment use cases: intake, extra samples, warm inspection and re-warm, reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from scaiecho.adapters.blobs import BlobStore
+from scaiecho.adapters.nodes import NodeStore
+from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
+from scaiecho.adapters.workflows import WorkflowRunner
+from scaiecho.domain.auth import Principal
+from scaiecho.domain.preflight import PreflightReport, assess, require_pass
+from scaiecho.domain.speakers import (
+    CONSENT_VERSION,
+    Consent,
+    EnrollmentStatus,
+    Sample,
+    Speaker,
+    new_id,
+    quality_grade,
+    validate_draft,
+)
+from scaiecho.errors import (
+    AudioError,
+    Conflict,
+    NotFound,
+    ScaiEchoError,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+from scaiecho.observability import get_logger
+from scaiecho.services.idempotency import run_idempotent
+from scaiecho.services.uploads import CheckedAudio, Upload, check_audio
+from scaiecho.settings import get_settings
+
+STILL_RUNNING_NOTE = "enrollment is still running on the nodes; poll GET /speakers/{id}"
+
+
+@dataclass(frozen=True)
+class EnrollmentOutcome:
+    status: EnrollmentStatus
+    enrolled_on: list[str]
+    note: str | None
+
+
+# ------------------------------------------------------------------------------ intake
+def enroll_speaker(
+    principal: Principal,
+    fields: dict[str, str | None],
+    reference: Upload,
+    consent: Upload,
+    *,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """Validate, preflight, store (consent + blobs + rows, all or nothing), fan out, answer."""
+    if not idempotency_key:
+        return _enroll(principal, fields, reference, consent)
+    fingerprint = hashlib.sha256(
+        json.dumps({"fields": fields, "reference": reference.sha256, "consent": consent.sha256},
+                   sort_keys=True).encode()
+    ).hexdigest()
+    return run_idempotent(
+        scope=f"enroll:{principal.tenant_id}",
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        work=lambda: _enroll(principal, fields, reference, consent),
+    )
+
+
+def _enroll(
+    principal: Principal, fields: dict[str, str | None], reference: Upload, consent: Upload
+) -> dict[str, Any]:
+    draft = validate_draft(**fields)
+    ref = check_audio(reference)
+    report = assess(ref.audio)
+    require_pass(report)
+    consent_audio = _check_consent_audio(consent)
+
+    store = SpeakerStore()
+    if draft.external_id and store.external_id_taken(principal.tenant_id, draft.external_id):
+        raise Conflict(
+            f"a speaker with external_id {draft.external_id!r} already exists",
+            code="speaker_exists", details={"external_id": draft.external_id},
+        )
+
+    speaker_id = new_id("spk")
+    consent_id = new_id("cns")
+    prefix = f"tenant/{principal.tenant_id}/speakers/{speaker_id}/"
+    sample = _sample(prefix, ref, report)
+    consent_key = f"{prefix}consent/{consent_id}.{consent_audio.extension}"
+    from scaiecho.adapters.tables import utcnow
+
+    now = utcnow()
+    speaker = Speaker(
+        tenant_id=principal.tenant_id, speaker_id=speaker_id, external_id=draft.external_id,
+        display_name=draft.display_name, language_primary=draft.language_primary,
+        description=draft.description, enrollment_status=EnrollmentStatus.PENDING,
+        samples=[sample], total_speech_s=sample.speech_s, enrollment_quality=report.grade,
+        consent_id=consent_id, consent_version=CONSENT_VERSION, enrolled_on=[], note=None,
+        created_at=now, updated_at=now,
+    )
+    record = Consent(
+        tenant_id=principal.tenant_id, consent_id=consent_id, speaker_id=speaker_id,
+        full_name=draft.consent_full_name, stated_purpose=draft.consent_purpose,
+        consent_text=draft.consent_text, consent_version=CONSENT_VERSION, audio_key=consent_key,
+        audio_sha256=consent.sha256, captured_at=now, actor=principal.key_id,
+    )
+
+    blobs = BlobStore()
+    written: list[str] = []
+    try:
+        blobs.put(sample.key, reference.data, ref.stored_media_type, sha256_hex=sample.sha256)
+        written.append(sample.key)
+        blobs.put(consent_key, consent.data, consent_audio.stored_media_type, sha256_hex=record.audio_sha256)
+        written.append(consent_key)
+        store.create(speaker, record)
+    except BaseException:
+        # Compensate: a failed intake leaves no orphan blob (every version of what we wrote).
+        _remove_blobs(blobs, written)
+        raise
+
+    outcome = _run_enrollment(speaker, node_ids=None)
+    stored = store.get(principal.tenant_id, speaker_id) or speaker
+    return _enrollment_response(stored, outcome, preflight=report.serialize())
+
+
+def _check_consent_audio(consent: Upload) -> CheckedAudio:
+    checked = check_audio(consent)
+    consent_report = assess(checked.audio)
+    if consent_report.metrics.get("speech_s", 0.0) < 0.5:
+        raise AudioError(
+            "the consent recording contains no speech",
+            code="consent_audio_no_speech",
+            details={"field": "consent", "preflight": consent_report.serialize()},
+        )
+    return checked
+
+
+def _sample(prefix: str, checked: CheckedAudio, report: PreflightReport) -> Sample:
+    from scaiecho.adapters.tables import utcnow
+
+    sample_id = new_id("smp")
+    return Sample(
+        sample_id=sample_id,
+        key=f"{prefix}reference/{sample_id}.{checked.extension}",
+        sha256=checked.upload.sha256,
+        media_type=checked.stored_media_type,
+        duration_s=checked.audio.duration_s,
+        speech_s=float(report.metrics.get("speech_s", 0.0)),
+        grade=report.grade,
+        bytes=len(checked.upload.data),
+        created_at=utcnow(),
+    )
+
+
+def _remove_blobs(blobs: BlobStore, keys: list[str]) -> None:
+    try:
+        blobs.delete_keys(keys)
+    except ScaiEchoError:
+        get_logger().error("compensation failed: blobs may remain", extra={"count": len(keys)})
+
+
+# ------------------------------------------------------------------------------ samples
+def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> dict[str, Any]:
+    store = SpeakerStore()
+    speaker = _get_live(principal, speaker_id)
+    ref = check_audio(reference)
+    report = assess(ref.audio)
+    require_pass(report)
+    sample = _sample(f"tenant/{principal.tenant_id}/speakers/{speaker_id}/", ref, report)
+    blobs = BlobStore()
+    blobs.put(sample.key, reference.data, ref.stored_media_type, sha256_hex=sample.sha256)
+    try:
+        quality = quality_grade([s.grade for s in speaker.samples] + [sample.grade])
+        updated = store.add_sample(speaker, sample, quality)
+    except BaseException:
+        _remove_blobs(blobs, [sample.key])
+        raise
+    outcome = _run_enrollment(updated, node_ids=None)
+    updated = store.get(principal.tenant_id, speaker_id) or updated
+    threshold = get_settings().enrollment_complete_speech_s
+    data = _enrollment_response(updated, outcome, preflight=report.serialize())
+    data["sample"] = sample.serialize()
+    data["enrollment_complete"] = updated.enrollment_complete(threshold)
+    data["enrollment_complete_threshold_s"] = threshold
+    return data
+
+
+# ------------------------------------------------------------------------------ reads
+def get_speaker(principal: Principal, speaker_id: str) -> dict[str, Any]:
+    return _get_live(principal, speaker_id).serialize(get_settings().enrollment_complete_speech_s)
+
+
+def list_speakers(principal: Principal, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    speakers, next_cursor = SpeakerStore().page(principal.tenant_id, limit=limit, cursor=cursor)
+    threshold = get_settings().enrollment_complete_speech_s
+    return {"data": [s.serialize(threshold) for s in speakers], "next_cursor": next_cursor}
+
+
+def _get_live(principal: Principal, speaker_id: str) -> Speaker:
+    speaker = SpeakerStore().get(principal.tenant_id, speaker_id)
+    if speaker is None or speaker.tombstoned_at is not None:
+        raise NotFound(f"no speaker {speaker_id!r}", code="speaker_not_found")
+    return speaker
+
+
+# ------------------------------------------------------------------------------ warm
+def warm_status(principal: Principal, speaker_id: str) -> dict[str, Any]:
+    speaker = _get_live(principal, speaker_id)
+    nodes = {n.node_id: n for n in NodeStore().list()}
+    rows = WarmRegistry().for_speaker(principal.tenant_id, speaker_id)
+    warm: list[str] = []
+    stale: list[str] = []
+    for row in rows:
+        node = nodes.get(row.node_id)
+        current = node is not None and node.status == "online" and (
+            not node.model_version or not row.model_version or node.model_version == row.model_version
+        )
+        (warm if current else stale).append(row.node_id)
+    candidates = sorted(n.node_id for n in nodes.values() if n.status == "online")
+    return {
+        "speaker_id": speaker.speaker_id,
+        "enrollment_status": speaker.enrollment_status.value,
+        "warm_node_ids": sorted(warm),
+        "candidate_node_ids": candidates,
+        "stale_node_ids": sorted(stale),
+    }
+
+
+def rewarm(principal: Principal, speaker_id: str, node_ids: list[str]) -> dict[str, Any]:
+    speaker = _get_live(principal, speaker_id)
+    if node_ids:
+        known = {n.node_id for n in NodeStore().list()}
+        unknown = sorted(set(node_ids) - known)
+        if unknown:
+            raise ValidationFailed(
+                f"unknown node id(s): {', '.join(unknown)}", code="unknown_node",
+                details={"unknown": unknown, "known": sorted(known)},
+            )
+    outcome = _run_enrollment(speaker, node_ids=node_ids or None)
+    updated = SpeakerStore().get(principal.tenant_id, speaker_id) or speaker
+    data = _enrollment_response(updated, outcome, preflight=None)
+    data.update(warm_status(principal, speaker_id))
+    return data
+
+
+# ------------------------------------------------------------------------------ fan-out
+def _run_enrollment(speaker: Speaker, node_ids: list[str] | None) -> EnrollmentOutcome:
+    settings = get_settings()
+    if not settings.enroll_state_machine_arn:
+        raise ServiceUnavailable("the enrollment workflow is not configured", code="workflow_missing")
+    payload = {
+        "tenant_id": speaker.tenant_id,
+        "speaker_id": speaker.speaker_id,
+        "bucket": settings.audio_bucket,
+        "node_ids": node_ids,
+        "samples": [
+            {"sample_id": s.sample_id, "key": s.key, "speech_s": s.speech_s} for s in speaker.samples
+        ],
+    }
+    try:
+        run = WorkflowRunner().run(settings.enroll_state_machine_arn, payload)
+    except ScaiEchoError as exc:
+        get_logger().warning("enrollment workflow failed to start", extra={"code": exc.code})
+        return EnrollmentOutcome(EnrollmentStatus.PENDING, list(speaker.enrolled_on),
+                                 "the enrollment workflow could not start; retry POST /speakers/{id}/warm")
+    if run.status == "SUCCEEDED" and run.output:
+        return EnrollmentOutcome(
+            EnrollmentStatus(run.output["status"]), list(run.output.get("enrolled_on", [])),
+            run.output.get("note"),
+        )
+    if run.status == "RUNNING":
+        return EnrollmentOutcome(speaker.enrollment_status, list(speaker.enrolled_on), STILL_RUNNING_NOTE)
+    get_logger().warning("enrollment workflow failed", extra={"status": run.status})
+    return EnrollmentOutcome(speaker.enrollment_status, list(speaker.enrolled_on),
+                             f"the enrollment workflow ended {run.status}; retry POST /speakers/{{id}}/warm")
+
+
+def _enrollment_response(
+    speaker: Speaker, outcome: EnrollmentOutcome, *, preflight: dict[str, Any] | None
+) -> dict[str, Any]:
+    data = speaker.serialize(get_settings().enrollment_complete_speech_s)
+    data["enrollment_status"] = outcome.status.value
+    data["enrolled_on"] = sorted(outcome.enrolled_on)
+    if preflight is not None:
+        data["preflight"] = preflight
+    note = outcome.note.replace("{id}", speaker.speaker_id) if outcome.note else None
+    if note:
+        data["note"] = note
+    else:
+        data.pop("note", None)
+    return data

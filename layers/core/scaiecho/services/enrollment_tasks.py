@@ -1,0 +1,136 @@
+"""The enrollment workflow's steps: find online nodes, embed on one node, settle the status."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from scaiecho.adapters.aws import client
+from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
+from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
+from scaiecho.adapters.voiceprints import VoiceprintCipher
+from scaiecho.domain.speakers import EnrollmentStatus
+from scaiecho.errors import NodeError, ScaiEchoError
+from scaiecho.observability import get_logger
+
+PROBE_TIMEOUT_S = 10.0
+NO_NODE_NOTE = (
+    "no pyannote node is online; the speaker is stored and will be enrolled by "
+    "POST /speakers/{id}/warm once a node is up"
+)
+
+
+def probe(nodes: list[Node]) -> tuple[list[Node], list[dict[str, str]]]:
+    """Health-check nodes in parallel (recording the result); returns (online, unavailable)."""
+    if not nodes:
+        return [], []
+    node_client = NodeClient(client("sagemaker-runtime", read_timeout=PROBE_TIMEOUT_S))
+    store = NodeStore()
+
+    def check(node: Node) -> tuple[Node, dict[str, Any] | None, str | None]:
+        try:
+            return node, node_client.health(node.endpoint_name), None
+        except ScaiEchoError as exc:
+            return node, None, exc.message
+
+    with ThreadPoolExecutor(max_workers=min(8, len(nodes))) as pool:
+        checks = list(pool.map(check, nodes))
+    online, unavailable = [], []
+    for node, health, error in checks:
+        store.record_probe(node.node_id, online=health is not None, health=health, error=error)
+        if health is not None:
+            online.append(node)
+        else:
+            unavailable.append({"node_id": node.node_id, "error": (error or "")[:200]})
+    return online, unavailable
+
+
+def find_candidates(node_ids: list[str] | None) -> dict[str, Any]:
+    nodes = NodeStore().list()
+    if node_ids:
+        wanted = set(node_ids)
+        nodes = [n for n in nodes if n.node_id in wanted]
+    online, unavailable = probe(nodes)
+    return {
+        "candidates": [{"node_id": n.node_id, "endpoint_name": n.endpoint_name} for n in online],
+        "unavailable": unavailable,
+    }
+
+
+def enroll_on_node(
+    *, tenant_id: str, speaker_id: str, node: dict[str, str], bucket: str,
+    samples: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Embed every sample on this node, pool them (speech-weighted), seal, record."""
+    node_client = NodeClient()
+    vectors, weights = [], []
+    meta: dict[str, Any] = {}
+    for sample in samples:
+        resp = node_client.invoke(
+            node["endpoint_name"],
+            {"action": "embed", "audio": {"s3": {"bucket": bucket, "key": sample["key"]}}},
+        )
+        embedding = resp.get("embedding")
+        if not embedding:
+            raise NodeError(f"node {node['node_id']} returned no embedding")
+        vectors.append(np.asarray(embedding, dtype=np.float64))
+        weights.append(max(float(resp.get("speech_s") or sample.get("speech_s") or 1.0), 0.1))
+        meta = resp
+    pooled = np.average(np.stack(vectors), axis=0, weights=np.asarray(weights))
+    norm = float(np.linalg.norm(pooled))
+    if norm == 0.0:
+        raise NodeError(f"node {node['node_id']} returned a zero embedding")
+    voiceprint = (pooled / norm).tolist()
+    sealed = VoiceprintCipher().seal(voiceprint, tenant_id=tenant_id, subject_id=speaker_id)
+    WarmRegistry().put(
+        tenant_id=tenant_id, speaker_id=speaker_id, node_id=node["node_id"], sealed=sealed,
+        dim=len(voiceprint), model_id=_opt(meta.get("model_id")),
+        model_version=_opt(meta.get("model_version")),
+        sample_ids=[s["sample_id"] for s in samples],
+    )
+    return {"node_id": node["node_id"], "ok": True}
+
+
+def finalize(
+    *, tenant_id: str, speaker_id: str, candidates: list[dict[str, Any]],
+    unavailable: list[dict[str, Any]], results: list[dict[str, Any]],
+) -> dict[str, Any]:
+    registered = {n.node_id for n in NodeStore().list()}
+    warm = sorted(n for n in WarmRegistry().enrolled_at(tenant_id, speaker_id) if n in registered)
+    failed = [r["node_id"] for r in results if not r.get("ok")]
+    note: str | None = None
+    if warm:
+        status = EnrollmentStatus.READY
+    elif candidates:
+        status = EnrollmentStatus.FAILED
+        note = (
+            f"enrollment failed on every online node ({', '.join(failed)}); "
+            "retry with POST /speakers/{id}/warm"
+        )
+    else:
+        status = EnrollmentStatus.PENDING
+        note = NO_NODE_NOTE
+    speaker = SpeakerStore().set_enrollment(
+        tenant_id, speaker_id, status=status, enrolled_on=warm, note=note
+    )
+    if speaker is not None and speaker.tombstoned_at is not None:
+        status = EnrollmentStatus.EVICTED
+    get_logger().info(
+        "enrollment settled",
+        extra={"speaker_id": speaker_id, "status": status.value, "nodes": warm, "failed": failed},
+    )
+    out: dict[str, Any] = {
+        "status": status.value,
+        "enrolled_on": warm,
+        "failed_nodes": failed,
+        "unavailable_nodes": [u["node_id"] for u in unavailable],
+    }
+    if note:
+        out["note"] = note
+    return out
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)

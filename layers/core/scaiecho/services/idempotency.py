@@ -1,0 +1,64 @@
+"""Idempotent retries (``Idempotency-Key``) with aws-lambda-powertools' idempotency utility.
+
+The first result for (scope, key) is stored in the idempotency table and replayed for 24 h; the
+same key with a different request is refused, and a concurrent duplicate gets a 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+
+from scaiecho.errors import Conflict, ValidationFailed
+from scaiecho.settings import get_settings
+
+TTL_S = 24 * 3600
+
+
+@lru_cache(maxsize=4)
+def _persistence(table: str) -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(table_name=table)
+
+
+def run_idempotent(
+    *, scope: str, key: str, fingerprint: str, work: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    if not 1 <= len(key) <= 255:
+        raise ValidationFailed("Idempotency-Key must be 1-255 characters", code="invalid_idempotency_key")
+    config = IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="fingerprint",
+        expires_after_seconds=TTL_S,
+    )
+
+    @idempotent_function(
+        data_keyword_argument="request",
+        persistence_store=_persistence(get_settings().idempotency_table),
+        config=config,
+    )
+    def _run(request: dict[str, str]) -> dict[str, Any]:
+        return work()
+
+    try:
+        result: dict[str, Any] = _run(request={"key": f"{scope}:{key}", "fingerprint": fingerprint})
+    except IdempotencyValidationError as exc:
+        raise ValidationFailed(
+            "this Idempotency-Key was already used for a different request",
+            code="idempotency_key_reused",
+        ) from exc
+    except IdempotencyAlreadyInProgressError as exc:
+        raise Conflict(
+            "a request with this Idempotency-Key is still in progress", code="request_in_progress"
+        ) from exc
+    return result

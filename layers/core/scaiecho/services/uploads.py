@@ -1,0 +1,59 @@
+"""An uploaded audio file: size and media-type checks, decoding, hashing."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from scaiecho.audio import DecodedAudio, decode_audio
+from scaiecho.errors import AudioEmpty, PayloadTooLarge
+from scaiecho.settings import get_settings
+
+_EXT = {"wav": "wav", "mp3": "mp3", "flac": "flac", "ogg": "ogg", "m4a": "m4a"}
+
+
+@dataclass(frozen=True)
+class Upload:
+    field: str
+    data: bytes
+    filename: str | None
+    media_type: str | None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class CheckedAudio:
+    upload: Upload
+    audio: DecodedAudio
+
+    @property
+    def extension(self) -> str:
+        return _EXT[self.audio.source_format]
+
+    @property
+    def stored_media_type(self) -> str:
+        return {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
+                "m4a": "audio/mp4"}[self.audio.source_format]
+
+
+def check_audio(upload: Upload) -> CheckedAudio:
+    """413 past the size limit, 415 for a non-audio type, 422 for empty or undecodable audio."""
+    limit = get_settings().max_upload_bytes
+    if len(upload.data) > limit:
+        raise PayloadTooLarge(
+            f"'{upload.field}' is {len(upload.data)} bytes; the limit is {limit} bytes",
+            code="audio_too_large",
+            details={"field": upload.field, "limit_bytes": limit},
+        )
+    if not upload.data:
+        raise AudioEmpty(f"'{upload.field}' is empty", details={"field": upload.field})
+    try:
+        audio = decode_audio(upload.data, media_type=upload.media_type)
+    except Exception as exc:
+        if hasattr(exc, "details") and getattr(exc, "details", None) is None:
+            exc.details = {"field": upload.field}
+        raise
+    return CheckedAudio(upload, audio)
