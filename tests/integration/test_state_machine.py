@@ -4,6 +4,7 @@ the node call going through SageMaker runtime routing to a process speaking /inv
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -45,9 +46,8 @@ def contract_node() -> Iterator[str]:
 
 def _run(aws: Any, logical: str, payload: dict[str, Any]) -> dict[str, Any]:
     sfn = aws.session.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=aws.state_machines[logical], input=json.dumps(payload))[
-        "executionArn"
-    ]
+    arn = sfn.start_execution(stateMachineArn=aws.state_machines[logical], input=json.dumps(payload),
+                              name=uuid.uuid4().hex)["executionArn"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         desc = sfn.describe_execution(executionArn=arn)

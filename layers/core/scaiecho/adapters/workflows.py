@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,12 +42,13 @@ class WorkflowRunner:
     ) -> WorkflowRun:
         settings = get_settings()
         wait_s = settings.workflow_wait_s if wait_s is None else wait_s
-        body = json.dumps(payload)
+        # Always name executions: moto does not generate names (every run would be "None").
+        kwargs = {"stateMachineArn": state_machine_arn, "input": json.dumps(payload),
+                  "name": uuid.uuid4().hex}
         try:
             if settings.workflow_sync_api:
-                resp = self.sfn.start_sync_execution(stateMachineArn=state_machine_arn, input=body)
-                return _to_run(resp)
-            arn = self.sfn.start_execution(stateMachineArn=state_machine_arn, input=body)["executionArn"]
+                return _to_run(self.sfn.start_sync_execution(**kwargs))
+            arn = self.sfn.start_execution(**kwargs)["executionArn"]
             deadline = time.monotonic() + wait_s
             delay = 0.05
             while True:
@@ -59,9 +61,11 @@ class WorkflowRunner:
             raise UpstreamError(f"the workflow could not be run: {exc}", code="workflow_error") from exc
 
     def start(self, state_machine_arn: str, payload: dict[str, Any], *, name: str | None = None) -> str:
-        kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": json.dumps(payload)}
-        if name:
-            kwargs["name"] = name
+        kwargs: dict[str, Any] = {
+            "stateMachineArn": state_machine_arn,
+            "input": json.dumps(payload),
+            "name": name or uuid.uuid4().hex,
+        }
         try:
             arn: str = self.sfn.start_execution(**kwargs)["executionArn"]
         except (ClientError, BotoCoreError) as exc:

@@ -11,6 +11,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,9 @@ class LocalStack:
         if not arn:
             return {}
         sfn = client("stepfunctions")
-        execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+        execution = sfn.start_execution(stateMachineArn=arn, input="{}", name=uuid.uuid4().hex)[
+            "executionArn"
+        ]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             desc = sfn.describe_execution(executionArn=execution)

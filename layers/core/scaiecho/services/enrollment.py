@@ -264,7 +264,9 @@ def _run_enrollment(speaker: Speaker, node_ids: list[str] | None) -> EnrollmentO
     try:
         run = WorkflowRunner().run(settings.enroll_state_machine_arn, payload)
     except ScaiEchoError as exc:
-        get_logger().warning("enrollment workflow failed to start", extra={"code": exc.code})
+        get_logger().warning(
+            "enrollment workflow failed to start", extra={"code": exc.code, "error": exc.message[:300]}
+        )
         return EnrollmentOutcome(EnrollmentStatus.PENDING, list(speaker.enrolled_on),
                                  "the enrollment workflow could not start; retry POST /speakers/{id}/warm")
     if run.status == "SUCCEEDED" and run.output:
