@@ -1,0 +1,94 @@
+"""Every sample event in events/ replayed through its function's real handler (as `sam local invoke`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from scaiecho.adapters.nodes import NodeStore
+from tests.events import EVENTS, load_event, load_handler
+from tests.integration.test_enrollment import create
+
+FUNCTIONS_WITH_EVENTS = sorted(p.name for p in EVENTS.iterdir() if p.is_dir())
+
+
+class Ctx:
+    function_name = "test"
+    aws_request_id = "req"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def test_every_function_has_events() -> None:
+    functions = sorted(p.name for p in (EVENTS.parent / "functions").iterdir() if p.is_dir())
+    assert functions == FUNCTIONS_WITH_EVENTS
+
+
+@pytest.fixture
+def speaker_id(api: Any, make_key: Any) -> str:
+    return create(api, make_key("acme", "scaiecho:enroll"))
+
+
+def invoke(function: str, event: str, **placeholders: str) -> dict[str, Any]:
+    result: dict[str, Any] = load_handler(function)(load_event(function, event, **placeholders), Ctx())
+    return result
+
+
+def body(response: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(response["body"])
+    return data
+
+
+def test_intake_reads(speaker_id: str) -> None:
+    listed = invoke("intake", "list_speakers")
+    assert listed["statusCode"] == 200
+    assert [s["speaker_id"] for s in body(listed)["data"]] == [speaker_id]
+    got = invoke("intake", "get_speaker", SPEAKER_ID=speaker_id)
+    assert body(got)["data"]["enrollment_status"] == "pending"
+    missing = invoke("intake", "get_speaker", SPEAKER_ID="spk_nope")
+    assert missing["statusCode"] == 404
+
+
+def test_intake_rejects_incomplete_multipart(aws: Any) -> None:
+    resp = invoke("intake", "create_speaker_missing_parts")
+    assert resp["statusCode"] == 422
+    assert body(resp)["error"]["code"] == "missing_field"
+
+
+def test_warm_routes(speaker_id: str) -> None:
+    warm = invoke("warm", "get_warm", SPEAKER_ID=speaker_id)
+    assert body(warm)["data"]["warm_node_ids"] == []
+    bad = invoke("warm", "post_warm_unknown_node", SPEAKER_ID=speaker_id)
+    assert bad["statusCode"] == 422
+    assert body(bad)["error"]["code"] == "unknown_node"
+
+
+def test_preflight_without_audio(aws: Any) -> None:
+    resp = invoke("preflight", "missing_audio")
+    assert resp["statusCode"] == 422
+    assert body(resp)["error"]["details"]["fields"] == ["audio"]
+
+
+def test_enrollment_tasks(aws: Any, speaker_id: str) -> None:
+    NodeStore().register("node-1", "scaiecho-local-node-1")  # registered, but not running
+    found = invoke("enroll_candidates", "all_nodes", SPEAKER_ID=speaker_id, BUCKET=aws.buckets[0])
+    assert found["candidates"] == []
+    assert found["unavailable"][0]["node_id"] == "node-1"
+    from scaiecho.errors import NodeError
+
+    with pytest.raises(NodeError):
+        invoke("enroll_node", "embed_on_node", SPEAKER_ID=speaker_id, BUCKET=aws.buckets[0])
+    settled = invoke("enroll_finalize", "no_candidates", SPEAKER_ID=speaker_id)
+    assert settled["status"] == "pending"
+    assert "no pyannote node is online" in settled["note"]
+
+
+def test_node_probe_event(aws: Any) -> None:
+    NodeStore().register("node-1", "scaiecho-local-node-1")
+    result = invoke("node_probe", "probe_node")
+    assert result == {"node_id": "node-1", "status": "offline", "error": result["error"]}
