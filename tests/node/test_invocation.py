@@ -1,0 +1,171 @@
+"""The invocations contract, with a fake engine (no model): parsing, errors, S3 audio."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import boto3
+import numpy as np
+import pytest
+import soundfile as sf
+from moto import mock_aws
+
+from scaiecho.audio.decode import DecodedAudio
+from scaiecho_node.invocation import Dispatcher, S3AudioReader
+
+
+class Result:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def serialize(self) -> dict[str, Any]:
+        return self.data
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def health(self) -> Result:
+        return Result({"status": "ok", "embedding_dim": 192})
+
+    def embed(self, audio: DecodedAudio) -> Result:
+        self.calls.append(("embed", audio))
+        return Result({"embedding": [1.0], "speech_s": audio.duration_s})
+
+    def diarize(self, audio: DecodedAudio, candidates: Any = (), **bounds: Any) -> Result:
+        self.calls.append(("diarize", (audio, list(candidates), bounds)))
+        return Result({"turns": [], "num_speakers": 0})
+
+    def evict(self, speaker_ids: Any) -> Result:
+        return Result({"evicted": list(speaker_ids), "not_held": []})
+
+
+def wav_bytes(seconds: float = 1.0) -> bytes:
+    buf = io.BytesIO()
+    t = np.arange(int(16000 * seconds)) / 16000
+    sf.write(buf, (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000, format="WAV")
+    return buf.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture
+def dispatcher() -> Dispatcher:
+    return Dispatcher(FakeEngine())
+
+
+def error_of(result: tuple[int, dict[str, Any]]) -> tuple[int, str]:
+    status, body = result
+    return status, body["error"]["code"]
+
+
+def test_health(dispatcher: Dispatcher) -> None:
+    assert dispatcher.handle({"action": "health"}) == (
+        200,
+        {"data": {"status": "ok", "embedding_dim": 192}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"action": "transcribe"}, 400, "unknown_action"),
+        ({}, 400, "unknown_action"),
+        ([1, 2], 400, "invalid_request"),
+        ({"action": "embed"}, 400, "missing_audio"),
+        ({"action": "embed", "audio": {}}, 400, "missing_audio"),
+        ({"action": "embed", "audio": {"s3": {"bucket": "b"}}}, 400, "missing_audio"),
+        ({"action": "embed", "audio": {"b64": "***"}}, 400, "invalid_audio_encoding"),
+        ({"action": "embed", "audio": {"b64": b64(b"RIFF....WAVEjunkjunk")}}, 422, "audio_undecodable"),
+        ({"action": "embed", "audio": {"b64": b64(b"hello, not audio")}}, 415, "unsupported_media_type"),
+        ({"action": "embed", "audio": {"b64": ""}}, 422, "audio_empty"),
+        ({"action": "evict"}, 422, "validation_error"),
+        ({"action": "diarize", "audio": {"b64": b64(wav_bytes())}, "max_speakers": "3"}, 422, "validation_error"),
+        ({"action": "diarize", "audio": {"b64": b64(wav_bytes())}, "candidates": [{"speaker_id": "a"}]}, 422, "validation_error"),
+    ],
+)
+def test_bad_requests_get_clear_errors(
+    dispatcher: Dispatcher, payload: Any, status: int, code: str
+) -> None:
+    assert error_of(dispatcher.handle(payload)) == (status, code)
+
+
+def test_invalid_json(dispatcher: Dispatcher) -> None:
+    assert error_of(dispatcher.handle_bytes(b"{nope")) == (400, "invalid_json")
+
+
+def test_engine_crash_is_a_500(dispatcher: Dispatcher) -> None:
+    def boom(_: Any) -> Any:
+        raise RuntimeError("kaput")
+
+    dispatcher.engine.embed = boom  # type: ignore[method-assign]
+    status, body = dispatcher.handle({"action": "embed", "audio": {"b64": b64(wav_bytes())}})
+    assert status == 500 and body["error"]["code"] == "node_failure"
+
+
+def test_diarize_passes_candidates_and_bounds(dispatcher: Dispatcher) -> None:
+    status, body = dispatcher.handle(
+        {
+            "action": "diarize",
+            "audio": {"b64": b64(wav_bytes(2.0)), "media_type": "audio/wav"},
+            "candidates": [{"speaker_id": "spk_1", "embedding": [0.1, 0.2]}],
+            "max_speakers": 3,
+        }
+    )
+    assert status == 200, body
+    _, (audio, cands, bounds) = dispatcher.engine.calls[-1]  # type: ignore[attr-defined]
+    assert audio.sample_rate == 16000 and audio.duration_s == pytest.approx(2.0, abs=0.01)
+    assert cands[0].speaker_id == "spk_1" and list(cands[0].embedding) == [0.1, 0.2]
+    assert bounds == {"min_speakers": None, "max_speakers": 3, "num_speakers": None}
+
+
+def test_evict(dispatcher: Dispatcher) -> None:
+    assert dispatcher.handle({"action": "evict", "speaker_ids": ["a", "b"]}) == (
+        200,
+        {"data": {"evicted": ["a", "b"], "not_held": []}},
+    )
+
+
+def test_audio_from_s3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="audio")
+        s3.put_object(Bucket="audio", Key="ref.wav", Body=wav_bytes(1.5), ContentType="audio/wav")
+        dispatcher = Dispatcher(FakeEngine(), s3=S3AudioReader())
+        status, body = dispatcher.handle(
+            {"action": "embed", "audio": {"s3": {"bucket": "audio", "key": "ref.wav"}}}
+        )
+        assert status == 200 and body["data"]["speech_s"] == pytest.approx(1.5, abs=0.01)
+        missing = dispatcher.handle(
+            {"action": "embed", "audio": {"s3": {"bucket": "audio", "key": "nope.wav"}}}
+        )
+        assert error_of(missing) == (400, "audio_not_found")
+
+
+def test_s3_client_is_lazy() -> None:
+    made: list[int] = []
+    reader = S3AudioReader(client_factory=lambda: made.append(1))
+    Dispatcher(FakeEngine(), s3=reader).handle({"action": "health"})
+    assert made == []
+
+
+def test_sagemaker_handler_functions(dispatcher: Dispatcher) -> None:
+    from scaiecho_node import sagemaker_entry as sm
+
+    payload = sm.input_fn(json.dumps({"action": "health"}).encode(), "application/json")
+    body, content_type = sm.output_fn(sm.predict_fn(payload, dispatcher), "application/json")
+    assert content_type == "application/json"
+    assert json.loads(body) == {"data": {"status": "ok", "embedding_dim": 192}}
+    bad = sm.predict_fn(sm.input_fn(b"{", "application/json"), dispatcher)
+    assert bad["status"] == 400
+    unknown = sm.predict_fn({"action": "x"}, dispatcher)
+    assert unknown["status"] == 400 and unknown["error"]["code"] == "unknown_action"
