@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     kms_key_id: str | None = None
     enroll_state_machine_arn: str | None = None
     node_probe_state_machine_arn: str | None = None
+    erasure_retry_state_machine_arn: str | None = None
 
     # Express workflows on AWS answer StartSyncExecution; moto has no such call, so the local
     # stack turns this off and the adapter polls DescribeExecution instead.
@@ -48,6 +49,17 @@ class Settings(BaseSettings):
     # Enrollment is "complete" once the samples hold this much speech.
     enrollment_complete_speech_s: float = 12.0
 
+    # Erasure (GDPR Art. 17): failed node evictions are retried in the background by the
+    # erasure-retry workflow, every ``erasure_retry_wait_s`` seconds, at most this many times.
+    erasure_retry_wait_s: int = 60
+    erasure_retry_max_attempts: int = 30
+
+    # Retention (BIPA-style): a speaker unused for this many days (since last use, else since
+    # enrollment) is erased by the daily retention sweep; per-tenant overrides as a JSON object,
+    # e.g. SCAIECHO_RETENTION_DAYS_BY_TENANT='{"acme": 30}'.
+    retention_days: int = 3 * 365
+    retention_days_by_tenant: dict[str, int] = Field(default_factory=dict)
+
     log_level: str = "INFO"
 
     @field_validator("max_upload_mb", "workflow_wait_s", "node_timeout_s")
@@ -56,6 +68,23 @@ class Settings(BaseSettings):
         if value <= 0:
             raise ValueError("must be positive")
         return value
+
+    @field_validator("erasure_retry_wait_s", "erasure_retry_max_attempts", "retention_days")
+    @classmethod
+    def _positive_int(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+
+    @field_validator("retention_days_by_tenant")
+    @classmethod
+    def _positive_days(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(days <= 0 for days in value.values()):
+            raise ValueError("every tenant's retention must be a positive number of days")
+        return value
+
+    def retention_days_for(self, tenant_id: str) -> int:
+        return self.retention_days_by_tenant.get(tenant_id, self.retention_days)
 
     @property
     def max_upload_bytes(self) -> int:

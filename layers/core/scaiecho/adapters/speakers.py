@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import (
+    DeleteError,
     DoesNotExist,
     PynamoDBException,
     TransactWriteError,
@@ -30,6 +33,25 @@ from scaiecho.errors import BadRequest, Conflict, StorageError
 from scaiecho.settings import get_settings
 
 SPEAKER_PREFIX = "spk_"
+_UPDATE_ATTEMPTS = 5
+
+# What a tombstone keeps: keys, when/why it was erased, bookkeeping. Everything else goes.
+_SCRUBBED = (
+    SpeakerRow.external_id, SpeakerRow.display_name, SpeakerRow.language_primary,
+    SpeakerRow.description, SpeakerRow.samples, SpeakerRow.total_speech_s,
+    SpeakerRow.enrollment_quality, SpeakerRow.consent_id, SpeakerRow.consent_version,
+    SpeakerRow.enrolled_on, SpeakerRow.note, SpeakerRow.last_used_at,
+)
+
+
+@dataclass(frozen=True)
+class SpeakerActivity:
+    """What the retention sweep needs to know about a live speaker (nothing personal)."""
+
+    tenant_id: str
+    speaker_id: str
+    created_at: datetime
+    last_used_at: datetime | None
 
 
 def _sample(m: SampleMap) -> Sample:
@@ -224,6 +246,100 @@ class SpeakerStore:
             raise StorageError("could not roll back the speaker") from exc
 
 
+    # ------------------------------------------------------------------ erasure
+    def mark_erasing(self, tenant_id: str, speaker_id: str, audit_id: str) -> bool:
+        """Tombstone the speaker for erasure ``audit_id``: reads answer 404 from now on and
+        enrollment can no longer write to it. Idempotent; False when there is no such row."""
+
+        def actions(row: SpeakerRow) -> list[Any] | None:
+            if row.tombstoned_at is not None and row.erasure_audit_id == audit_id:
+                return None
+            return [SpeakerRow.tombstoned_at.set(row.tombstoned_at or utcnow()),
+                    SpeakerRow.erasure_audit_id.set(audit_id),
+                    SpeakerRow.updated_at.set(utcnow())]
+
+        return self._update_erasing(tenant_id, speaker_id, actions, "could not tombstone the speaker")
+
+    def scrub(self, tenant_id: str, speaker_id: str, audit_id: str) -> bool:
+        """Remove every personal/biometric attribute from the tombstone (re-applicable)."""
+
+        def actions(row: SpeakerRow) -> list[Any] | None:
+            present = [a for a in _SCRUBBED if getattr(row, a.attr_name) not in (None, [], set())]
+            if not present and row.enrollment_status == EnrollmentStatus.EVICTED.value:
+                return None
+            return [*(a.remove() for a in present),
+                    SpeakerRow.enrollment_status.set(EnrollmentStatus.EVICTED.value),
+                    SpeakerRow.updated_at.set(utcnow())]
+
+        return self._update_erasing(tenant_id, speaker_id, actions, "could not scrub the speaker")
+
+    def _update_erasing(self, tenant_id: str, speaker_id: str, build: Any, message: str) -> bool:
+        ensure_bound()
+        audit_id_of: Any = None
+        for _ in range(_UPDATE_ATTEMPTS):
+            try:
+                row = SpeakerRow.get(tenant_id, speaker_id, consistent_read=True)
+            except DoesNotExist:
+                return False
+            except PynamoDBException as exc:
+                raise StorageError(message) from exc
+            actions = build(row)
+            if actions is None:
+                return True
+            audit_id_of = row.erasure_audit_id
+            try:
+                # The version attribute makes this a compare-and-set; a concurrent writer retries.
+                row.update(actions=actions)
+                return True
+            except UpdateError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise StorageError(message) from exc
+        raise StorageError(f"{message}: concurrent updates (erasure {audit_id_of})")
+
+    def delete_consents(self, tenant_id: str, speaker_id: str) -> int:
+        """Delete every consent record of the speaker (only erasure may): returns how many."""
+        ensure_bound()
+        deleted = 0
+        try:
+            for row in ConsentRow.query(
+                tenant_id, range_key_condition=ConsentRow.consent_key.startswith(f"{speaker_id}#"),
+                consistent_read=True,
+            ):
+                row.delete()
+                deleted += 1
+        except PynamoDBException as exc:
+            raise StorageError("could not delete the consent records") from exc
+        return deleted
+
+    def release_external_id(self, tenant_id: str, external_id: str, speaker_id: str) -> bool:
+        """Delete the external-id claim if (and only if) this speaker holds it."""
+        ensure_bound()
+        try:
+            ExternalIdClaimRow(tenant_id, f"ext#{external_id}").delete(
+                condition=ExternalIdClaimRow.claimed_by == speaker_id
+            )
+            return True
+        except DeleteError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False  # already released (or someone else's claim now)
+            raise StorageError("could not release the external id") from exc
+        except PynamoDBException as exc:
+            raise StorageError("could not release the external id") from exc
+
+    def live_speakers(self) -> Iterator[SpeakerActivity]:
+        """Every tenant's live speakers (the daily retention sweep: a paginated scan)."""
+        ensure_bound()
+        try:
+            for row in SpeakerRow.scan(
+                filter_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX)
+                & SpeakerRow.tombstoned_at.does_not_exist(),
+                attributes_to_get=["tenant_id", "speaker_id", "created_at", "last_used_at"],
+            ):
+                yield SpeakerActivity(row.tenant_id, row.speaker_id, row.created_at, row.last_used_at)
+        except PynamoDBException as exc:
+            raise StorageError("could not scan speakers") from exc
+
+
 class WarmRegistry:
     def put(
         self, *, tenant_id: str, speaker_id: str, node_id: str, sealed: bytes, dim: int,
@@ -245,6 +361,19 @@ class WarmRegistry:
             return list(WarmRow.query(f"{tenant_id}#{speaker_id}", consistent_read=True))
         except PynamoDBException as exc:
             raise StorageError("could not read the warm registry") from exc
+
+    def delete_for_speaker(self, tenant_id: str, speaker_id: str) -> int:
+        """Forget the speaker on every node: after this no workflow can name it again."""
+        ensure_bound()
+        deleted = 0
+        try:
+            for row in WarmRow.query(f"{tenant_id}#{speaker_id}", consistent_read=True,
+                                     attributes_to_get=["speaker_key", "node_id"]):
+                row.delete()
+                deleted += 1
+        except PynamoDBException as exc:
+            raise StorageError("could not delete the warm registry rows") from exc
+        return deleted
 
     def enrolled_at(self, tenant_id: str, speaker_id: str) -> dict[str, datetime]:
         return {r.node_id: r.enrolled_at for r in self.for_speaker(tenant_id, speaker_id)}

@@ -114,6 +114,7 @@ class SpeakerRow(Model):
     updated_at = UTCDateTimeAttribute(default=utcnow)
     last_used_at = UTCDateTimeAttribute(null=True)
     tombstoned_at = UTCDateTimeAttribute(null=True)
+    erasure_audit_id = UnicodeAttribute(null=True)  # set with tombstoned_at by erasure
     version = VersionAttribute()
 
 
@@ -167,6 +168,47 @@ class WarmRow(Model):
     enrolled_at = UTCDateTimeAttribute(default=utcnow)
 
 
+class ErasureAuditRow(Model):
+    """An erasure's audit header: written once (conditional put), never updated or deleted.
+
+    The same table holds its append-only events (:class:`ErasureEventRow`) under
+    ``<audit_id>#…`` sort keys; the header's sort key is the bare ``audit_id``.
+    """
+
+    class Meta(_Unbound):
+        pass
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    audit_key = UnicodeAttribute(range_key=True)  # "<audit_id>"
+    audit_id = UnicodeAttribute()
+    speaker_id = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    blob_prefix = UnicodeAttribute()
+    node_ids = UnicodeSetAttribute(null=True)
+    requested_at = UTCDateTimeAttribute(default=utcnow)
+
+
+class ErasureEventRow(Model):
+    """One append-only outcome of an erasure step or node eviction (conditional put, never updated)."""
+
+    class Meta(_Unbound):
+        pass
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    audit_key = UnicodeAttribute(range_key=True)  # "<audit_id>#step#<name>" | "<audit_id>#evt#<ts>#<n>"
+    audit_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    at = UTCDateTimeAttribute(default=utcnow)
+    actor = UnicodeAttribute(null=True)
+    node_id = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    deleted_count = NumberAttribute(null=True)
+    bytes = NumberAttribute(null=True)
+    keys = ListAttribute(of=UnicodeAttribute, null=True)
+
+
 _TABLES: dict[type[Model], str] = {
     ApiKeyRow: "api_keys_table",
     NodeRow: "nodes_table",
@@ -174,6 +216,8 @@ _TABLES: dict[type[Model], str] = {
     ExternalIdClaimRow: "speakers_table",
     ConsentRow: "consents_table",
     WarmRow: "warm_registry_table",
+    ErasureAuditRow: "erasure_audit_table",
+    ErasureEventRow: "erasure_audit_table",
 }
 
 

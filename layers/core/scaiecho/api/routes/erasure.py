@@ -1,0 +1,28 @@
+"""Erasure (GDPR Art. 17) and its audit. Scope: scaiecho:enroll."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from scaiecho.api.deps import requires
+from scaiecho.domain.auth import Principal, Scope
+from scaiecho.services import erasure
+
+router = APIRouter(tags=["erasure"])
+
+
+@router.delete("/speakers/{speaker_id}")
+def erase_speaker(speaker_id: str, principal: Principal = requires(Scope.ENROLL)) -> dict[str, Any]:
+    """Erase the speaker: blobs, consent, voiceprints, node caches; answers the audit report.
+
+    Safe to repeat: a repeat answers the same ``audit_id`` with ``"repeated": true``.
+    """
+    return {"data": erasure.erase_speaker(principal, speaker_id)}
+
+
+@router.get("/erasures/{audit_id}")
+def get_erasure(audit_id: str, principal: Principal = requires(Scope.ENROLL)) -> dict[str, Any]:
+    """The erasure audit with its append-only events and current status."""
+    return {"data": erasure.get_erasure(principal, audit_id)}
