@@ -86,8 +86,16 @@ def test_health(dispatcher: Dispatcher) -> None:
         ({"action": "embed", "audio": {"b64": b64(b"hello, not audio")}}, 415, "unsupported_media_type"),
         ({"action": "embed", "audio": {"b64": ""}}, 422, "audio_empty"),
         ({"action": "evict"}, 422, "validation_error"),
-        ({"action": "diarize", "audio": {"b64": b64(wav_bytes())}, "max_speakers": "3"}, 422, "validation_error"),
-        ({"action": "diarize", "audio": {"b64": b64(wav_bytes())}, "candidates": [{"speaker_id": "a"}]}, 422, "validation_error"),
+        (
+            {"action": "diarize", "audio": {"b64": b64(wav_bytes())}, "max_speakers": "3"},
+            422,
+            "validation_error",
+        ),
+        (
+            {"action": "diarize", "audio": {"b64": b64(wav_bytes())}, "candidates": [{"speaker_id": "a"}]},
+            422,
+            "validation_error",
+        ),
     ],
 )
 def test_bad_requests_get_clear_errors(

@@ -62,7 +62,9 @@ def embed_halves(engine: Any, data_dir: Path, cache: Path | None = None) -> Tria
     trials = TrialSet(readers, np.asarray(enroll), np.asarray(probe))
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, version=version, readers=np.asarray(readers), enroll=trials.enroll, probe=trials.probe)
+        np.savez(
+            cache, version=version, readers=np.asarray(readers), enroll=trials.enroll, probe=trials.probe
+        )
     return trials
 
 

@@ -260,17 +260,20 @@ class CAMPPlusEmbedding(Model):
             window_type="povey",
             use_energy=False,
         )
+        self._sample_rate = sample_rate
+        self._embedding_size = embedding_size
+        self._win = int(sample_rate * frame_length / 1000)
+        self._hop = int(sample_rate * frame_shift / 1000)
         self.campplus = CAMPPlusTrunk(feat_dim=num_mel_bins, embedding_size=embedding_size)
         self.stats_pool = StatsPool()
 
     @property
     def dimension(self) -> int:
-        return int(self.hparams.embedding_size)
+        return self._embedding_size
 
     def num_frames(self, num_samples: int) -> int:
         """Number of trunk output frames for ``num_samples`` input samples."""
-        win = int(self.hparams.sample_rate * self.hparams.frame_length / 1000)
-        hop = int(self.hparams.sample_rate * self.hparams.frame_shift / 1000)
+        win, hop = self._win, self._hop
         fbank_frames = 1 + (num_samples - win) // hop if num_samples >= win else 0
         return (fbank_frames + 1) // 2
 
@@ -293,7 +296,8 @@ class CAMPPlusEmbedding(Model):
             return self.campplus.dense(stats.reshape(b * s, d)).reshape(b, s, -1)
         return self.campplus.dense(stats)
 
-    def forward(
+    # pyannote's own embedding models take ``weights`` the same way (WeSpeaker ResNets)
+    def forward(  # type: ignore[override]
         self, waveforms: torch.Tensor, weights: torch.Tensor | None = None
     ) -> torch.Tensor:
         return self.forward_embedding(self.forward_frames(waveforms), weights=weights)

@@ -33,7 +33,7 @@ from scaiecho.errors import (
     StorageError,
     ValidationFailed,
 )
-from scaiecho_node.engine import CandidateInput, MAX_SPEAKERS
+from scaiecho_node.engine import MAX_SPEAKERS, CandidateInput
 
 logger = logging.getLogger(__name__)
 

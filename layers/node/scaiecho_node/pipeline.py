@@ -41,7 +41,7 @@ class SpeakerDiarization(_PyannoteSpeakerDiarization):
             model is None
             or not hasattr(model, "forward_frames")
             or not hasattr(model, "forward_embedding")
-            or not self._segmentation.model.specifications.powerset
+            or not getattr(self._segmentation.model.specifications, "powerset", False)
         ):
             return super().get_embeddings(
                 file, binary_segmentations, exclude_overlap=exclude_overlap, hook=hook

@@ -1,6 +1,6 @@
 """Simulated multi-speaker conversations from single-speaker utterances (for bench/tuning).
 
-Each conversation draws 2–4 readers and alternates turns cut from their utterances (2–5 s),
+Each conversation draws 2-4 readers (with 10 s or more of speech) and alternates turns cut from their utterances (2-5 s),
 separated by pauses or, sometimes, overlapping the previous turn. The reference is exact by
 construction: every turn is labelled with its reader, trimmed to where the source slice actually
 has speech (a frame energy detector on clean LibriSpeech; pauses inside a turn longer than
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 SAMPLE_RATE = 16_000
+MIN_READER_S = 10.0
 
 
 @dataclass
@@ -35,7 +36,9 @@ class Conversation:
         )
 
 
-def speech_spans(samples: np.ndarray, *, frame_s: float = 0.03, min_gap_s: float = 0.3) -> list[tuple[float, float]]:
+def speech_spans(
+    samples: np.ndarray, *, frame_s: float = 0.03, min_gap_s: float = 0.3
+) -> list[tuple[float, float]]:
     """Speech spans of a clean recording by frame energy (relative to its loudest frames)."""
     hop = int(frame_s * SAMPLE_RATE)
     n = len(samples) // hop
@@ -121,9 +124,10 @@ def make_conversation(
 def make_conversations(
     utterances: dict[str, np.ndarray], *, count: int = 8, seed: int = 1234
 ) -> list[Conversation]:
-    """``count`` conversations of 2–4 distinct readers each (fixed seed → same set)."""
+    """``count`` conversations of 2-4 distinct readers each (fixed seed → same set)."""
     rng = np.random.default_rng(seed)
-    readers = sorted(utterances)
+    # readers with at least MIN_READER_S of speech, so each gets several turns
+    readers = sorted(r for r, u in utterances.items() if len(u) >= MIN_READER_S * SAMPLE_RATE)
     out = []
     for i in range(count):
         k = 2 + i % 3

@@ -1,0 +1,53 @@
+"""Pure pieces of the node: pooling masks, speech regions, simulated conversations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pyannote.core")
+
+from pyannote.core import SlidingWindow, SlidingWindowFeature  # noqa: E402
+
+from scaiecho_node.inference import activity_from_count  # noqa: E402
+from scaiecho_node.pipeline import _embedding_masks  # noqa: E402
+from scaiecho_node.simulate import make_conversation, speech_spans  # noqa: E402
+
+
+def test_masks_exclude_overlap_only_when_enough_clean_speech() -> None:
+    data = np.zeros((1, 100, 3), np.float32)
+    data[0, :60, 0] = 1  # speaker 0: 60 frames, 10 overlapped
+    data[0, 50:60, 1] = 1  # speaker 1: only overlapped frames → keeps its full mask
+    seg = SlidingWindowFeature(data, SlidingWindow(start=0.0, duration=10.0, step=2.5))
+    masks = _embedding_masks(seg, min_num_samples=400, sample_rate=16000)
+    assert masks.shape == (1, 3, 100)
+    assert masks[0, 0].sum() == 50 and masks[0, 1].sum() == 10 and masks[0, 2].sum() == 0
+    plain = _embedding_masks(seg, min_num_samples=None, sample_rate=16000)
+    assert plain[0, 0].sum() == 60
+
+
+def test_activity_from_count() -> None:
+    count = np.zeros((100, 1), np.int8)
+    count[10:30] = 1
+    count[20:25] = 2
+    count[60:70] = 1
+    act = activity_from_count(
+        SlidingWindowFeature(count, SlidingWindow(start=0.0, duration=0.1, step=0.1)), 10.0
+    )
+    assert [(round(s, 2), round(e, 2)) for s, e in act.regions] == [(1.0, 3.0), (6.0, 7.0)]
+    assert act.speech_s == pytest.approx(3.0) and act.overlap_s == pytest.approx(0.5)
+
+
+def test_simulated_conversation_reference_is_consistent() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 12) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    tone[16000 * 5 : 16000 * 6] = 0  # a 1 s pause inside reader a's speech
+    utts = {"a": tone, "b": tone[::-1].copy()}
+    conv = make_conversation(utts, ["a", "b"], rng, uri="c0")
+    speakers = {spk for _, _, spk in conv.reference}
+    assert speakers == {"a", "b"}
+    assert all(0 <= s < e <= conv.duration_s for s, e, _ in conv.reference)
+    assert conv.rttm().startswith("SPEAKER c0 1 ")
+    assert speech_spans(tone)[0][0] == pytest.approx(0.0)
+    assert len(speech_spans(tone)) == 2
