@@ -1,4 +1,5 @@
-"""Stack benchmarks on the embedded default: enrollment latency (intake -> ready, two nodes).
+"""Stack benchmarks on the embedded default: enrollment latency (intake -> ready, two nodes) and
+erasure latency (DELETE /speakers/{id} -> complete, evicted on two nodes).
 
 ``python -m scaiecho.local.bench --out .bench/latest.json`` merges its keys into the JSON (other
 parts' keys are kept) and prints a table. Latencies are wall-clock medians/p95 over N enrollments
@@ -95,6 +96,59 @@ def bench_enrollment(runs: int, model_dir: str | None) -> dict[str, Any]:
     }
 
 
+def bench_erasure(runs: int, model_dir: str | None) -> dict[str, Any]:
+    """Enroll N+1 speakers on two real nodes, then time each DELETE until its audit is complete."""
+    import httpx
+
+    from scaiecho.local.stack import LocalStack, StackConfig, free_port
+
+    config = StackConfig(port=free_port(), nodes=2, model_dir=model_dir, write_state_file=False)
+    stack = LocalStack(config)
+    latencies: list[float] = []
+    try:
+        stack.start_aws()
+        stack.create_demo_key()
+        stack.start_nodes()
+        stack.start_api(in_thread=True)
+        nodes = len(stack.nodes)
+        reference = (SPEECH / "speaker_f_103.flac").read_bytes()
+        consent = (SPEECH / "consent_200.flac").read_bytes()
+        with httpx.Client(base_url=stack.api_url, timeout=300,
+                          headers={"Authorization": f"Bearer {stack.demo_api_key}"}) as http:
+            speaker_ids = []
+            for i in range(runs + 1):
+                resp = http.post(
+                    "/speakers",
+                    data={"display_name": f"erasure bench {i}", "language_primary": "en",
+                          "consent_user_full_name": "Bench Reader",
+                          "consent_stated_purpose": "benchmark",
+                          "consent_text": "I agree to the storage of my voiceprint."},
+                    files={"reference": ("r.flac", reference, "audio/flac"),
+                           "consent": ("c.flac", consent, "audio/flac")},
+                )
+                data = resp.json().get("data", {})
+                if resp.status_code != 201 or data.get("enrollment_status") != "ready":
+                    raise RuntimeError(f"enrollment not ready: {resp.status_code} {resp.text[:300]}")
+                speaker_ids.append(data["speaker_id"])
+            for i, speaker_id in enumerate(speaker_ids):
+                started = time.perf_counter()
+                resp = http.delete(f"/speakers/{speaker_id}")
+                elapsed = time.perf_counter() - started
+                report = resp.json().get("data", {})
+                if resp.status_code != 200 or report.get("status") != "complete":
+                    raise RuntimeError(f"erasure not complete: {resp.status_code} {resp.text[:300]}")
+                if i > 0:  # the first run warms caches
+                    latencies.append(elapsed)
+    finally:
+        stack.stop()
+    return {
+        "erasure_latency_p50_s": round(statistics.median(latencies), 3),
+        "erasure_latency_p95_s": round(percentile(latencies, 0.95), 3),
+        "erasure_runs": len(latencies),
+        "erasure_nodes": nodes,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=".bench/latest.json")
@@ -102,6 +156,7 @@ def main() -> int:
     parser.add_argument("--model-dir", default=os.environ.get("SCAIECHO_MODEL_DIR"))
     args = parser.parse_args()
     results = bench_enrollment(args.runs, args.model_dir)
+    results.update(bench_erasure(args.runs, args.model_dir))
     merge_results(Path(args.out), results)
     width = max(len(k) for k in results)
     print("\nstack benchmark (embedded default)")
