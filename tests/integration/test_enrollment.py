@@ -274,3 +274,22 @@ def test_warm_inspection_and_unknown_node(api: Any, enroll_key: str) -> None:
     again = api.post(f"{SPEAKERS}/{sid}/warm", json={"node_ids": []}, headers=auth(enroll_key))
     assert again.status_code == 200
     assert again.json()["data"]["enrollment_status"] == "pending"
+
+
+def test_enrollment_racing_an_erasure_leaves_no_voiceprint(api: Any, aws: Any, enroll_key: str) -> None:
+    from scaiecho.adapters.speakers import WarmRegistry
+    from scaiecho.adapters.voiceprints import VoiceprintCipher
+
+    sid = create(api, enroll_key)
+    sealed = VoiceprintCipher().seal([0.6, 0.8], tenant_id="acme", subject_id=sid)
+    registry = WarmRegistry()
+    assert registry.put(tenant_id="acme", speaker_id=sid, node_id="node-1", sealed=sealed, dim=2,
+                        model_id=None, model_version=None, sample_ids=[]) is True
+    assert api.delete(f"{SPEAKERS}/{sid}", headers=auth(enroll_key)).status_code == 200
+    late = registry.put(tenant_id="acme", speaker_id=sid, node_id="node-2", sealed=sealed, dim=2,
+                        model_id=None, model_version=None, sample_ids=[])
+    assert late is False
+    assert registry.for_speaker("acme", sid) == []
+    ghost = registry.put(tenant_id="acme", speaker_id="spk_never", node_id="node-1", sealed=sealed,
+                         dim=2, model_id=None, model_version=None, sample_ids=[])
+    assert ghost is False

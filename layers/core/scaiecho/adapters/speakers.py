@@ -344,16 +344,30 @@ class WarmRegistry:
     def put(
         self, *, tenant_id: str, speaker_id: str, node_id: str, sealed: bytes, dim: int,
         model_id: str | None, model_version: str | None, sample_ids: list[str],
-    ) -> None:
+    ) -> bool:
+        """Record the voiceprint only while the speaker exists and is not erased (one transaction,
+        so an enrollment racing an erasure can never leave a voiceprint behind). False if erased."""
         ensure_bound()
+        row = WarmRow(
+            f"{tenant_id}#{speaker_id}", node_id, tenant_id=tenant_id, speaker_id=speaker_id,
+            sealed_embedding=sealed, dim=dim, model_id=model_id, model_version=model_version,
+            sample_ids=set(sample_ids) or None, enrolled_at=utcnow(),
+        )
         try:
-            WarmRow(
-                f"{tenant_id}#{speaker_id}", node_id, tenant_id=tenant_id, speaker_id=speaker_id,
-                sealed_embedding=sealed, dim=dim, model_id=model_id, model_version=model_version,
-                sample_ids=set(sample_ids) or None, enrolled_at=utcnow(),
-            ).save()
+            with TransactWrite(connection=_connection()) as tx:
+                tx.condition_check(
+                    SpeakerRow, tenant_id, speaker_id,
+                    condition=SpeakerRow.speaker_id.exists() & SpeakerRow.tombstoned_at.does_not_exist(),
+                )
+                tx.save(row)
+        except TransactWriteError as exc:
+            reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            raise StorageError("could not record the warm node") from exc
         except PynamoDBException as exc:
             raise StorageError("could not record the warm node") from exc
+        return True
 
     def for_speaker(self, tenant_id: str, speaker_id: str) -> list[WarmRow]:
         ensure_bound()

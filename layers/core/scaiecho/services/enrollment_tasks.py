@@ -84,12 +84,14 @@ def enroll_on_node(
         raise NodeError(f"node {node['node_id']} returned a zero embedding")
     voiceprint = (pooled / norm).tolist()
     sealed = VoiceprintCipher().seal(voiceprint, tenant_id=tenant_id, subject_id=speaker_id)
-    WarmRegistry().put(
+    recorded = WarmRegistry().put(
         tenant_id=tenant_id, speaker_id=speaker_id, node_id=node["node_id"], sealed=sealed,
         dim=len(voiceprint), model_id=_opt(meta.get("model_id")),
         model_version=_opt(meta.get("model_version")),
         sample_ids=[s["sample_id"] for s in samples],
     )
+    if not recorded:  # erased while enrolling: not a failure to retry
+        return {"node_id": node["node_id"], "ok": False, "error": "speaker_erased"}
     return {"node_id": node["node_id"], "ok": True}
 
 
