@@ -139,3 +139,26 @@ def test_candidate_dimension_mismatch_is_rejected(engine, sample) -> None:  # ty
     with pytest.raises(ValidationFailed) as err:
         engine.diarize(sample, [CandidateInput("x", [0.1] * 256)])
     assert err.value.code == "embedding_dimension_mismatch"
+
+
+def test_long_audio_is_diarized_in_linked_windows(engine, sample) -> None:  # type: ignore[no-untyped-def]
+    from scaiecho_node.engine import WINDOW_S
+
+    # the sample conversation three times over, diarized as three 30 s windows
+    looped = dataclasses.replace(sample, samples=np.concatenate([sample.samples] * 3))
+    whole = engine.diarize(sample)
+    engine.window_s = 30.0
+    try:
+        windowed = engine.diarize(looped)
+    finally:
+        engine.window_s = WINDOW_S
+    assert len(windowed.speakers) == 2
+    # each repetition carries the same labels as the single-window run
+    for k in range(3):
+        agree = total = 0.0
+        for a in whole.turns:
+            total += a.end - a.start
+            for b in windowed.turns:
+                if a.speaker == b.speaker:
+                    agree += max(0.0, min(a.end + 30 * k, b.end) - max(a.start + 30 * k, b.start))
+        assert agree > 0.8 * total, k

@@ -7,11 +7,11 @@ import pytest
 
 pytest.importorskip("pyannote.core")
 
-from pyannote.core import SlidingWindow, SlidingWindowFeature  # noqa: E402
+from pyannote.core import SlidingWindow, SlidingWindowFeature
 
-from scaiecho_node.inference import activity_from_count  # noqa: E402
-from scaiecho_node.pipeline import _embedding_masks  # noqa: E402
-from scaiecho_node.simulate import make_conversation, speech_spans  # noqa: E402
+from scaiecho_node.inference import activity_from_count
+from scaiecho_node.pipeline import _embedding_masks
+from scaiecho_node.simulate import make_conversation, speech_spans
 
 
 def test_masks_exclude_overlap_only_when_enough_clean_speech() -> None:

@@ -46,6 +46,8 @@ from scaiecho_node.settings import NodeSettings
 MAX_SPEAKERS = 20
 MIN_ENROLL_SPEECH_S = 3.0  # below this an enrollment embedding is flagged as unreliable
 CANDIDATE_CACHE_SIZE = 4096
+# Longer audio is diarized in windows of this length and the windows' clusters linked.
+WINDOW_S = 20 * 60.0
 
 
 class NoSpeech(AudioError):
@@ -67,10 +69,12 @@ class Engine:
         *,
         threshold: float = identification.COSINE_THRESHOLD,
         slope: float = identification.SCORE_SLOPE,
+        window_s: float = WINDOW_S,
     ) -> None:
         self.settings = settings
         self.threshold = threshold
         self.slope = slope
+        self.window_s = window_s
         self._model: LoadedModel = load_model(
             settings.model_dir, device=settings.device, num_threads=settings.num_threads
         )
@@ -150,55 +154,48 @@ class Engine:
         max_speakers: int | None = None,
         num_speakers: int | None = None,
     ) -> DiarizeResult:
-        """Who spoke when, and which clusters are which of ``candidates``."""
+        """Who spoke when, and which clusters are which of ``candidates``.
+
+        Audio longer than ``window_s`` is diarized window by window (bounded memory: pyannote's
+        clustering is quadratic in the number of chunk embeddings) and the windows' clusters
+        are linked into global speakers by their embeddings.
+        """
         self._check_rate(audio)
         _check_speaker_bounds(min_speakers, max_speakers, num_speakers)
         cands = self._normalise_candidates(candidates)
         started = time.perf_counter()
         file = audio_file(audio.samples, audio.sample_rate, uri="audio")
-        captured: dict[str, Any] = {}
-
-        def hook(step: str, artefact: Any, **_: Any) -> None:
-            if step == "speaker_counting":
-                captured["count"] = artefact
-
+        total = len(audio.samples)
+        step = int(self.window_s * audio.sample_rate)
+        windowed = total > step + step // 4  # a short tail joins the last window
+        bounds = (
+            {"min_speakers": min_speakers, "max_speakers": max_speakers, "num_speakers": num_speakers}
+            if not windowed
+            else {"max_speakers": num_speakers or max_speakers}
+        )
         warn: list[str] = []
-        pipeline = self._model.pipeline
+        pieces: list[_WindowCluster] = []
         with self._lock:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                output = pipeline(
-                    file,
-                    num_speakers=num_speakers,
-                    min_speakers=min_speakers,
-                    max_speakers=max_speakers,
-                    hook=hook,
+            starts = list(range(0, total, step)) if windowed else [0]
+            if windowed and total - starts[-1] < step // 4:
+                starts.pop()
+            for i, begin in enumerate(starts):
+                end = starts[i + 1] if i + 1 < len(starts) else total
+                window_file = (
+                    file
+                    if not windowed
+                    else audio_file(audio.samples[begin:end], audio.sample_rate, uri=f"w{i}")
                 )
-            for w in caught:
-                if "outside the given bounds" in str(w.message):
-                    warn.append("speaker_bounds: the detected number of speakers is outside the "
-                                "requested bounds (audio too short for that many speakers?)")
-            annotation = output.speaker_diarization
-            exclusive = output.exclusive_speaker_diarization
-            activity = (
-                activity_from_count(captured["count"], audio.duration_s)
-                if "count" in captured
-                else None
-            )
-            turns, label_map = _turns_by_first_appearance(annotation)
-            if not turns and activity is not None and activity.regions:
-                # pyannote can drop every cluster (min_cluster_size) on sparse speech
-                turns = [Turn(s, e, "SPEAKER_00") for s, e in activity.regions]
-                regions_by_label = {"SPEAKER_00": list(activity.regions)}
-                warn.append(
-                    "single_speaker_fallback: speech was detected but no speaker cluster "
-                    "survived clustering; all speech is attributed to one speaker"
+                pieces += self._diarize_window(
+                    window_file, i, begin / audio.sample_rate, (end - begin) / audio.sample_rate,
+                    bounds, warn,
                 )
-            else:
-                regions_by_label = _regions_by_label(exclusive, label_map)
-                for label in {t.speaker for t in turns} - set(regions_by_label):
-                    regions_by_label[label] = [(t.start, t.end) for t in turns if t.speaker == label]
-            speakers = self._cluster_embeddings(file, regions_by_label, annotation, label_map)
+        speakers_raw = (
+            _link(pieces, self.threshold, self.embedding_dim) if windowed else [[p] for p in pieces]
+        )
+        turns, speakers = _assemble(speakers_raw, self.embedding_dim)
+        if windowed and max_speakers is not None and len(speakers) > max_speakers:
+            warn.append("speaker_bounds: more speakers than max_speakers across windows")
         identified = self._identify(speakers, cands)
         return DiarizeResult(
             duration_s=audio.duration_s,
@@ -208,8 +205,66 @@ class Engine:
             model_id=self._model.model_id,
             model_version=self._model.model_version,
             processing_s=time.perf_counter() - started,
-            warnings=warn,
+            warnings=sorted(set(warn), key=warn.index),
         )
+
+    def _diarize_window(
+        self,
+        file: dict[str, Any],
+        window: int,
+        offset: float,
+        duration_s: float,
+        bounds: dict[str, int | None],
+        warn: list[str],
+    ) -> list[_WindowCluster]:
+        """Run the pipeline on one window; its clusters with turns and embeddings."""
+        captured: dict[str, Any] = {}
+
+        def hook(step: str, artefact: Any, **_: Any) -> None:
+            if step == "speaker_counting":
+                captured["count"] = artefact
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            output = self._model.pipeline(file, hook=hook, **bounds)
+        for w in caught:
+            if "outside the given bounds" in str(w.message):
+                warn.append(
+                    "speaker_bounds: the detected number of speakers is outside the requested "
+                    "bounds (audio too short for that many speakers?)"
+                )
+        annotation = output.speaker_diarization
+        tracks: dict[Any, list[tuple[float, float]]] = {}
+        for seg, _, label in annotation.itertracks(yield_label=True):
+            tracks.setdefault(label, []).append((float(seg.start), float(seg.end)))
+        exclusive: dict[Any, list[tuple[float, float]]] = {}
+        for seg, _, label in output.exclusive_speaker_diarization.itertracks(yield_label=True):
+            exclusive.setdefault(label, []).append((float(seg.start), float(seg.end)))
+        if not tracks and "count" in captured:
+            activity = activity_from_count(captured["count"], duration_s)
+            if activity.regions:
+                # pyannote can drop every cluster (min_cluster_size) on sparse speech
+                tracks = {"fallback": list(activity.regions)}
+                exclusive = dict(tracks)
+                warn.append(
+                    "single_speaker_fallback: speech was detected but no speaker cluster "
+                    "survived clustering; all speech is attributed to one speaker"
+                )
+        out = []
+        for label, segs in tracks.items():
+            regions = exclusive.get(label) or segs
+            vector, _ = embed_regions(
+                self._model.embedding_model, file, regions, cap_s=CLUSTER_SPEECH_CAP_S
+            )
+            out.append(
+                _WindowCluster(
+                    window=window,
+                    turns=[(s + offset, e + offset) for s, e in segs],
+                    speech_s=sum(e - s for s, e in segs),
+                    embedding=vector,
+                )
+            )
+        return out
 
     def warm_up(self) -> float:
         """Pay first-call costs (kernel selection, cached model probes) before real traffic."""
@@ -283,29 +338,6 @@ class Engine:
                     self._candidates.popitem(last=False)
         return out
 
-    def _cluster_embeddings(
-        self,
-        file: dict[str, Any],
-        regions_by_label: dict[str, list[tuple[float, float]]],
-        annotation: Any,
-        label_map: dict[Any, str],
-    ) -> list[SpeakerCluster]:
-        """Per cluster: an embedding of its own (non-overlapped) speech, same space as embed."""
-        labels = sorted(regions_by_label)
-        speakers: list[SpeakerCluster] = []
-        for label in labels:
-            regions = regions_by_label[label]
-            vector, _ = embed_regions(
-                self._model.embedding_model, file, regions, cap_s=CLUSTER_SPEECH_CAP_S
-            )
-            speech_s = sum(e - s for s, e in regions)
-            if vector is None:
-                vector = np.zeros(self.embedding_dim)
-            speakers.append(
-                SpeakerCluster(label=label, speech_s=speech_s, embedding=[float(x) for x in vector])
-            )
-        return speakers
-
     def _identify(
         self, speakers: list[SpeakerCluster], candidates: list[identification.Candidate]
     ) -> dict[str, Identification]:
@@ -321,6 +353,79 @@ class Engine:
         }
 
 
+@dataclass
+class _WindowCluster:
+    window: int
+    turns: list[tuple[float, float]]  # absolute seconds
+    speech_s: float
+    embedding: np.ndarray | None  # L2-normalised, or None when too little speech
+
+
+def _link(
+    pieces: list[_WindowCluster], threshold: float, dim: int
+) -> list[list[_WindowCluster]]:
+    """Link window clusters into speakers, window by window, one-to-one.
+
+    Two clusters of the same window are never merged (the pipeline already told them apart);
+    a cluster joins the speaker whose running embedding it matches best (Hungarian on cosine,
+    at least ``threshold``), otherwise it starts a new speaker.
+    """
+    speakers: list[list[_WindowCluster]] = []
+    centroids: list[np.ndarray] = []
+    for window in sorted({p.window for p in pieces}):
+        members = [p for p in pieces if p.window == window]
+        usable = [p for p in members if p.embedding is not None]
+        matched: dict[int, int] = {}
+        if usable and centroids:
+            matches = identification.assign(
+                np.stack([p.embedding for p in usable if p.embedding is not None]),
+                [identification.Candidate(str(k), c) for k, c in enumerate(centroids)],
+                threshold=threshold,
+            )
+            matched = {id(usable[m.cluster]): int(m.speaker_id) for m in matches}
+        for piece in members:
+            k = matched.get(id(piece))
+            if k is None:
+                speakers.append([piece])
+                centroids.append(piece.embedding if piece.embedding is not None else np.zeros(dim))
+            else:
+                speakers[k].append(piece)
+                centroids[k] = _merged_embedding(speakers[k], len(centroids[k]))
+    return speakers
+
+
+def _merged_embedding(pieces: list[_WindowCluster], dim: int) -> np.ndarray:
+    total = np.zeros(dim)
+    for p in pieces:
+        if p.embedding is not None:
+            total += min(p.speech_s, CLUSTER_SPEECH_CAP_S) * p.embedding
+    norm = np.linalg.norm(total)
+    return total / norm if norm > 0 else total
+
+
+def _assemble(
+    speakers: list[list[_WindowCluster]], dim: int
+) -> tuple[list[Turn], list[SpeakerCluster]]:
+    """Turns and speaker clusters, labelled SPEAKER_00, 01, ... by first appearance."""
+    firsts = [min(s for p in group for s, _ in p.turns) for group in speakers]
+    order = sorted(range(len(speakers)), key=lambda k: firsts[k])
+    turns: list[Turn] = []
+    clusters: list[SpeakerCluster] = []
+    for rank, k in enumerate(order):
+        label = f"SPEAKER_{rank:02d}"
+        group = speakers[k]
+        turns += [Turn(s, e, label) for p in group for s, e in p.turns]
+        clusters.append(
+            SpeakerCluster(
+                label=label,
+                speech_s=sum(p.speech_s for p in group),
+                embedding=[float(x) for x in _merged_embedding(group, dim)],
+            )
+        )
+    turns.sort(key=lambda t: (t.start, t.end))
+    return turns, clusters
+
+
 def _check_speaker_bounds(
     min_speakers: int | None, max_speakers: int | None, num_speakers: int | None
 ) -> None:
@@ -330,31 +435,6 @@ def _check_speaker_bounds(
             raise ValidationFailed(f"{name} must be between 1 and {MAX_SPEAKERS}")
     if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
         raise ValidationFailed("min_speakers must not exceed max_speakers")
-
-
-def _turns_by_first_appearance(annotation: Any) -> tuple[list[Turn], dict[Any, str]]:
-    """Turns sorted by time, labels renamed SPEAKER_00, 01, … in order of first appearance."""
-    tracks = sorted(
-        ((seg.start, seg.end, label) for seg, _, label in annotation.itertracks(yield_label=True)),
-        key=lambda t: (t[0], t[1]),
-    )
-    label_map: dict[Any, str] = {}
-    turns: list[Turn] = []
-    for start, end, label in tracks:
-        if label not in label_map:
-            label_map[label] = f"SPEAKER_{len(label_map):02d}"
-        turns.append(Turn(float(start), float(end), label_map[label]))
-    return turns, label_map
-
-
-def _regions_by_label(
-    exclusive: Any, label_map: dict[Any, str]
-) -> dict[str, list[tuple[float, float]]]:
-    out: dict[str, list[tuple[float, float]]] = {}
-    for seg, _, label in exclusive.itertracks(yield_label=True):
-        if label in label_map:
-            out.setdefault(label_map[label], []).append((float(seg.start), float(seg.end)))
-    return out
 
 
 def _rms_dbfs(samples: np.ndarray) -> float:

@@ -1,10 +1,11 @@
 """Simulated multi-speaker conversations from single-speaker utterances (for bench/tuning).
 
-Each conversation draws 2-4 readers (with 10 s or more of speech) and alternates turns cut from their utterances (2-5 s),
-separated by pauses or, sometimes, overlapping the previous turn. The reference is exact by
-construction: every turn is labelled with its reader, trimmed to where the source slice actually
-has speech (a frame energy detector on clean LibriSpeech; pauses inside a turn longer than
-0.3 s are left out of the reference) — so DER measures the system, not the reference.
+Each conversation draws 2-4 readers (10 s or more of speech each) and alternates turns cut
+from their utterances (2-5 s), separated by pauses or, sometimes, overlapping the previous turn.
+Every turn is labelled with its reader and trimmed to where the source slice has speech (a frame
+energy detector on clean LibriSpeech; pauses inside a turn longer than 0.3 s are left out of
+the reference). That is close to, not exactly, what a human annotator would mark: pyannote's
+segmentation bridges or splits short pauses differently, which shows up as miss/false alarm.
 """
 
 from __future__ import annotations
