@@ -113,7 +113,7 @@ def fit_slope(trials: TrialSet, threshold: float) -> float:
     target = np.diag(scores)
     impostor = scores[~np.eye(n, dtype=bool)]
     best, best_loss = 1.0, np.inf
-    for slope in np.arange(2.0, 40.5, 0.5):
+    for slope in np.arange(2.0, 80.5, 0.5):
         p_t = 1 / (1 + np.exp(-slope * (target - threshold)))
         p_i = 1 / (1 + np.exp(-slope * (impostor - threshold)))
         loss = -np.mean(np.log(p_t + 1e-12)) - np.mean(np.log(1 - p_i + 1e-12))
