@@ -152,21 +152,24 @@ def embed_latency(engine: Any, data: Path) -> dict[str, Any]:
 
 
 def long_audio(data: Path, minutes: float) -> np.ndarray:
-    """``minutes`` of speech: LibriSpeech utterances back to back with short pauses."""
-    from scaiecho_node.simulate import load_utterances
+    """``minutes`` of speech: LibriSpeech utterances back to back with 0.5 s pauses.
 
-    utts = list(load_utterances(data / "librispeech-train-clean-100").values())
+    Filled into one preallocated array, reading one file at a time, so building it does not
+    inflate the peak RSS being measured.
+    """
+    import soundfile as sf
+
+    files = sorted((data / "librispeech-train-clean-100").glob("*.flac"))
     target = int(minutes * 60 * 16000)
-    parts: list[np.ndarray] = []
-    n = 0
-    i = 0
-    pause = np.zeros(8000, np.float32)
-    while n < target:
-        u = utts[i % len(utts)]
-        parts.extend([u, pause])
-        n += len(u) + len(pause)
+    out = np.zeros(target, np.float32)
+    n, i = 0, 0
+    while n < target and files:
+        samples, _ = sf.read(files[i % len(files)], dtype="float32")
+        take = min(len(samples), target - n)
+        out[n : n + take] = samples[:take]
+        n += take + 8000
         i += 1
-    return np.concatenate(parts)[:target]
+    return out
 
 
 def rss_probe(data: Path, minutes: float, model_dir: str | None) -> dict[str, Any]:
@@ -179,16 +182,33 @@ def rss_probe(data: Path, minutes: float, model_dir: str | None) -> dict[str, An
     t0 = time.perf_counter()
     engine = Engine(NodeSettings.from_env(model_dir=model_dir))
     load_s = time.perf_counter() - t0
+    engine.warm_up()  # as the node does before answering /ping
+    before_kb = peak_rss_kb()
     t0 = time.perf_counter()
     result = engine.diarize(DecodedAudio(samples, 16000, "wav", 16000, 1, 0.0))
     run_s = time.perf_counter() - t0
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
-        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "peak_rss_mb": round(peak_rss_kb() / 1024, 1),
+        "rss_before_diarize_mb": round(before_kb / 1024, 1),
         "load_s": round(load_s, 2),
         "rtf": round(run_s / (len(samples) / 16000), 4),
         "speakers": len(result.speakers),
     }
+
+
+def peak_rss_kb() -> int:
+    """Peak resident set of this process (VmHWM).
+
+    Not ``ru_maxrss``: Linux carries that across fork+exec, so a child started by a large
+    parent would report the parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _child_rss(data: Path, minutes: float, model_dir: str | None) -> dict[str, Any]:
