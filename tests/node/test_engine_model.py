@@ -162,3 +162,25 @@ def test_long_audio_is_diarized_in_linked_windows(engine, sample) -> None:  # ty
                 if a.speaker == b.speaker:
                     agree += max(0.0, min(a.end + 30 * k, b.end) - max(a.start + 30 * k, b.start))
         assert agree > 0.8 * total, k
+
+
+def test_any_pyannote_pipeline_dir_loads(model_dir, tmp_path, sample) -> None:  # type: ignore[no-untyped-def]
+    """A plain pyannote config (stock SpeakerDiarization class, VBx-free) in another dir works."""
+    import yaml
+
+    from scaiecho_node.engine import Engine
+    from scaiecho_node.settings import NodeSettings
+
+    other = tmp_path / "operator-model"
+    other.mkdir()
+    for sub in ("segmentation", "embedding", "plda"):
+        (other / sub).symlink_to(model_dir / sub)
+    config = yaml.safe_load((model_dir / "config.yaml").read_text())
+    config["pipeline"]["name"] = "pyannote.audio.pipelines.SpeakerDiarization"
+    del config["scaiecho"]
+    (other / "config.yaml").write_text(yaml.safe_dump(config))
+    eng = Engine(NodeSettings(model_dir=other, id_threshold=0.5))
+    assert type(eng.model.pipeline).__module__.startswith("pyannote.audio")
+    assert eng.threshold == 0.5 and eng.health().model_id == "operator-model"
+    result = eng.diarize(sample)
+    assert len(result.speakers) == 2

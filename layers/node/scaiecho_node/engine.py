@@ -67,13 +67,13 @@ class Engine:
         self,
         settings: NodeSettings,
         *,
-        threshold: float = identification.COSINE_THRESHOLD,
-        slope: float = identification.SCORE_SLOPE,
+        threshold: float | None = None,
+        slope: float | None = None,
         window_s: float = WINDOW_S,
     ) -> None:
         self.settings = settings
-        self.threshold = threshold
-        self.slope = slope
+        self.threshold = _first(threshold, settings.id_threshold, identification.COSINE_THRESHOLD)
+        self.slope = _first(slope, settings.id_slope, identification.SCORE_SLOPE)
         self.window_s = window_s
         self._model: LoadedModel = load_model(
             settings.model_dir, device=settings.device, num_threads=settings.num_threads
@@ -351,6 +351,10 @@ class Engine:
             speakers[m.cluster].label: Identification(m.speaker_id, m.score, m.cosine)
             for m in matches
         }
+
+
+def _first(*values: float | None) -> float:
+    return next(float(v) for v in values if v is not None)
 
 
 @dataclass

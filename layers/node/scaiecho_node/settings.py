@@ -38,15 +38,22 @@ class NodeSettings:
     device: str = "cpu"
     num_threads: int | None = None
     node_id: str = "local-node"
+    # identification overrides, for model dirs other than the calibrated default (community-1)
+    id_threshold: float | None = None
+    id_slope: float | None = None
 
     @classmethod
     def from_env(
         cls, *, model_dir: str | os.PathLike[str] | None = None, node_id: str | None = None
     ) -> NodeSettings:
         threads = os.environ.get("SCAIECHO_NODE_THREADS")
+        threshold = os.environ.get("SCAIECHO_ID_THRESHOLD")
+        slope = os.environ.get("SCAIECHO_ID_SLOPE")
         return cls(
             model_dir=resolve_model_dir(model_dir),
             device=os.environ.get("SCAIECHO_NODE_DEVICE", "cpu"),
             num_threads=int(threads) if threads else None,
             node_id=node_id or os.environ.get("SCAIECHO_NODE_ID", "local-node"),
+            id_threshold=float(threshold) if threshold else None,
+            id_slope=float(slope) if slope else None,
         )
