@@ -38,7 +38,8 @@ class StubPipeline:
         duration = file["waveform"].shape[-1] / file["sample_rate"]
         count = np.zeros((int(duration * 100), 1), np.int8)
         count[int(self.speech[0] * 100) : int(self.speech[1] * 100)] = 1
-        hook("speaker_counting", SlidingWindowFeature(count, SlidingWindow(start=0.0, duration=0.01, step=0.01)))
+        frames = SlidingWindow(start=0.0, duration=0.01, step=0.01)
+        hook("speaker_counting", SlidingWindowFeature(count, frames))
         ann = Annotation(uri=file["uri"])
         for s, e, label in self.turns:
             ann[Segment(s, e)] = label
