@@ -18,6 +18,7 @@ from typing import Any
 
 DEFAULT_PORT = 8000
 DEMO_TENANT = "demo"
+LOCAL_WORKFLOW_WAIT_S = 180
 ALL_SCOPES = "scaiecho:enroll,scaiecho:transcribe,scaiecho:diarize"
 
 
@@ -111,6 +112,11 @@ class LocalStack:
             region=self.config.region,
         )
         self.environment = {**base_env, **self.provisioned.environment}
+        # The template's bound fits API Gateway's 29 s limit; locally there is no such limit and
+        # CPU-only nodes are slower, so intake waits longer for the fan-out (unless told otherwise).
+        self.environment["SCAIECHO_WORKFLOW_WAIT_S"] = os.environ.get(
+            "SCAIECHO_LOCAL_WORKFLOW_WAIT_S", str(LOCAL_WORKFLOW_WAIT_S)
+        )
         os.environ.update(self.environment)
         get_settings.cache_clear()
         reset_clients()
