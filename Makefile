@@ -30,8 +30,9 @@ lint: setup
 validate: setup  ## offline validation of template.yaml and the ASL files
 	@bash .ci/validate.sh
 
-bench: model-dir  ## benchmarks: prints a table, writes .bench/latest.json
+bench: model-dir  ## benchmarks: engine (DER, RTF, identification, RSS) + stack (enroll/erasure latency); .bench/latest.json
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho_node.bench --out .bench/latest.json
+	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho.local.bench --out .bench/latest.json
 
 build: setup  ## sam build (in its own venv)
 	@bash .ci/validate.sh build
