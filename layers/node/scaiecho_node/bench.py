@@ -21,7 +21,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -31,21 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from scaiecho.local.bench import machine, merge_results
+
 DEFAULT_DATA = Path("/work/shared/data")
 SIM_SEED = 1234
 SIM_COUNT = 9
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cores": os.cpu_count(), "cpu_model": cpu}
 
 
 def _annotation(turns: list[tuple[float, float, str]], uri: str) -> Any:
@@ -221,19 +210,6 @@ def _child_rss(data: Path, minutes: float, model_dir: str | None) -> dict[str, A
     return parsed
 
 
-def merge_into(path: Path, keys: dict[str, Any]) -> dict[str, Any]:
-    current: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            current = json.loads(path.read_text())
-        except ValueError:
-            current = {}
-    current.update(keys)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-    return current
-
-
 def print_table(keys: dict[str, Any]) -> None:
     width = max(len(k) for k in keys)
     for k in sorted(keys):
@@ -276,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
                 thirty = _child_rss(args.data, 30.0, args.model_dir)
                 keys["node_peak_rss_mb_30min"] = thirty["peak_rss_mb"]
                 keys["rtf_diarization_30min"] = thirty["rtf"]
-    merge_into(args.out, keys)
+    merge_results(args.out, keys)
     print_table(keys)
     return 0
 

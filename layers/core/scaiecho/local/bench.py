@@ -36,7 +36,10 @@ def machine() -> dict[str, Any]:
 def merge_results(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     """Read-modify-write: each bench part owns its keys and keeps everyone else's."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    current: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    try:
+        current: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    except ValueError:
+        current = {}  # a half-written file from an interrupted run
     current.update(results)
     current["machine"] = machine()
     current["date"] = datetime.now(UTC).isoformat(timespec="seconds")
