@@ -6,11 +6,13 @@ stack forgets everything (tables, blobs, keys).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,8 +103,12 @@ class LocalStack:
         }
         os.environ.update(base_env)
         moto_patches.apply()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto call is noise
         self.moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.moto_server.start()
+        # moto keeps its backends per process: start every stack from an empty account.
+        reset = urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST")  # noqa: S310
+        urllib.request.urlopen(reset, timeout=30).close()  # noqa: S310 - loopback moto admin
         say(f"moto (DynamoDB, S3, KMS, Lambda, Step Functions, SageMaker runtime) on {self.moto_url}")
 
         self.provisioned = provision(
