@@ -6,12 +6,10 @@ Nodes are tiny stdlib HTTP servers honouring the SageMaker /invocations contract
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.errors import StorageError
 from scaiecho.local import moto_patches
 from tests.conftest import auth
+from tests.contract_node import ContractNode
 from tests.integration.test_enrollment import SPEAKERS, create, fields, files
 
 ERASURES = "/v1/modules/scaiecho/erasures"
@@ -30,34 +29,7 @@ PERSONAL = ("display_name", "description", "external_id", "language_primary", "s
             "enrollment_quality", "last_used_at")
 
 
-class EvictingNode:
-    """A node process: records every evict it is asked for; can be taken down and brought back."""
-
-    def __init__(self) -> None:
-        self.evicted: list[str] = []
-        node = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if body.get("action") == "evict":
-                    node.evicted += body["speaker_ids"]
-                    out = {"data": {"evicted": body["speaker_ids"], "not_held": []}}
-                else:
-                    out = {"data": {"model_id": "contract-node"}}
-                data = json.dumps(out).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+EvictingNode = ContractNode  # nodes that record every evict they are asked for
 
 
 @pytest.fixture
@@ -70,7 +42,7 @@ def nodes(aws: Any) -> Iterator[dict[str, EvictingNode]]:
     moto_patches.register_endpoint("scaiecho-local-node-1", running["node-1"].url)
     yield running
     for node in running.values():
-        node.server.shutdown()
+        node.stop()
 
 
 def bring_up(nodes: dict[str, EvictingNode], node_id: str) -> None:

@@ -2,46 +2,23 @@
 the node call going through SageMaker runtime routing to a process speaking /invocations."""
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from scaiecho.adapters.nodes import NodeStore
 from scaiecho.local import moto_patches
-
-
-class _ContractNode(BaseHTTPRequestHandler):
-    """A minimal process honouring the SageMaker container contract (the real engine is tested
-    in tests/node and e2e); this test is about routing and the state machine."""
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        status, out = (200, {"data": {"model_id": "contract-node", "device": "cpu"}})
-        if body.get("action") != "health":
-            status, out = 400, {"error": {"code": "unknown_action", "message": "bad action"}}
-        data = json.dumps(out).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+from tests.contract_node import ContractNode
 
 
 @pytest.fixture
 def contract_node() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ContractNode)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    node = ContractNode()
+    yield node.url
+    node.stop()
 
 
 def _run(aws: Any, logical: str, payload: dict[str, Any]) -> dict[str, Any]:

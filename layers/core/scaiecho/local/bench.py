@@ -14,6 +14,8 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,103 +55,74 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def bench_enrollment(runs: int, model_dir: str | None) -> dict[str, Any]:
+@contextmanager
+def running_stack(model_dir: str | None) -> Iterator[tuple[Any, Any]]:
+    """The real embedded stack with two nodes, and an authenticated HTTP client for it."""
     import httpx
 
     from scaiecho.local.stack import LocalStack, StackConfig, free_port
 
-    config = StackConfig(port=free_port(), nodes=2, model_dir=model_dir, write_state_file=False)
-    stack = LocalStack(config)
-    latencies: list[float] = []
+    stack = LocalStack(StackConfig(port=free_port(), nodes=2, model_dir=model_dir, write_state_file=False))
     try:
         stack.start_aws()
         stack.create_demo_key()
         stack.start_nodes()
         stack.start_api(in_thread=True)
-        ready_nodes = len(stack.nodes)
-        reference = (SPEECH / "speaker_f_103.flac").read_bytes()
-        consent = (SPEECH / "consent_200.flac").read_bytes()
         with httpx.Client(base_url=stack.api_url, timeout=300,
                           headers={"Authorization": f"Bearer {stack.demo_api_key}"}) as http:
-            for i in range(runs + 1):
-                started = time.perf_counter()
-                resp = http.post(
-                    "/speakers",
-                    data={"display_name": f"bench {i}", "language_primary": "en",
-                          "consent_user_full_name": "Bench Reader",
-                          "consent_stated_purpose": "benchmark",
-                          "consent_text": "I agree to the storage of my voiceprint."},
-                    files={"reference": ("r.flac", reference, "audio/flac"),
-                           "consent": ("c.flac", consent, "audio/flac")},
-                )
-                elapsed = time.perf_counter() - started
-                data = resp.json().get("data", {})
-                if resp.status_code != 201 or data.get("enrollment_status") != "ready":
-                    raise RuntimeError(f"enrollment not ready: {resp.status_code} {resp.text[:300]}")
-                if i > 0:  # the first run warms caches (imports, model threads)
-                    latencies.append(elapsed)
+            yield stack, http
     finally:
         stack.stop()
+
+
+def enroll_ready(http: Any, name: str) -> str:
+    """One enrollment of real speech; returns the speaker id once it is ready."""
+    resp = http.post(
+        "/speakers",
+        data={"display_name": name, "language_primary": "en",
+              "consent_user_full_name": "Bench Reader", "consent_stated_purpose": "benchmark",
+              "consent_text": "I agree to the storage of my voiceprint."},
+        files={"reference": ("r.flac", (SPEECH / "speaker_f_103.flac").read_bytes(), "audio/flac"),
+               "consent": ("c.flac", (SPEECH / "consent_200.flac").read_bytes(), "audio/flac")},
+    )
+    data = resp.json().get("data", {})
+    if resp.status_code != 201 or data.get("enrollment_status") != "ready":
+        raise RuntimeError(f"enrollment not ready: {resp.status_code} {resp.text[:300]}")
+    return str(data["speaker_id"])
+
+
+def timed(fn: Any, *args: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = fn(*args)
+    return time.perf_counter() - started, result
+
+
+def summarize(prefix: str, latencies: list[float], nodes: int) -> dict[str, Any]:
     return {
-        "enroll_latency_p50_s": round(statistics.median(latencies), 3),
-        "enroll_latency_p95_s": round(percentile(latencies, 0.95), 3),
-        "enroll_runs": len(latencies),
-        "enroll_nodes": ready_nodes,
-        "enroll_reference_s": 14.1,
+        f"{prefix}_latency_p50_s": round(statistics.median(latencies), 3),
+        f"{prefix}_latency_p95_s": round(percentile(latencies, 0.95), 3),
+        f"{prefix}_runs": len(latencies),
+        f"{prefix}_nodes": nodes,
     }
 
 
-def bench_erasure(runs: int, model_dir: str | None) -> dict[str, Any]:
-    """Enroll N+1 speakers on two real nodes, then time each DELETE until its audit is complete."""
-    import httpx
+def bench_stack(runs: int, model_dir: str | None) -> dict[str, Any]:
+    """Enrollment (intake -> ready) and erasure (DELETE -> audit complete) on two real nodes.
+    The first run of each warms caches (imports, model threads) and is not counted."""
+    with running_stack(model_dir) as (stack, http):
+        enrolled = [timed(enroll_ready, http, f"bench {i}") for i in range(runs + 1)]
 
-    from scaiecho.local.stack import LocalStack, StackConfig, free_port
+        def erase(speaker_id: str) -> None:
+            resp = http.delete(f"/speakers/{speaker_id}")
+            if resp.status_code != 200 or resp.json()["data"].get("status") != "complete":
+                raise RuntimeError(f"erasure not complete: {resp.status_code} {resp.text[:300]}")
 
-    config = StackConfig(port=free_port(), nodes=2, model_dir=model_dir, write_state_file=False)
-    stack = LocalStack(config)
-    latencies: list[float] = []
-    try:
-        stack.start_aws()
-        stack.create_demo_key()
-        stack.start_nodes()
-        stack.start_api(in_thread=True)
+        erased = [timed(erase, speaker_id)[0] for _, speaker_id in enrolled]
         nodes = len(stack.nodes)
-        reference = (SPEECH / "speaker_f_103.flac").read_bytes()
-        consent = (SPEECH / "consent_200.flac").read_bytes()
-        with httpx.Client(base_url=stack.api_url, timeout=300,
-                          headers={"Authorization": f"Bearer {stack.demo_api_key}"}) as http:
-            speaker_ids = []
-            for i in range(runs + 1):
-                resp = http.post(
-                    "/speakers",
-                    data={"display_name": f"erasure bench {i}", "language_primary": "en",
-                          "consent_user_full_name": "Bench Reader",
-                          "consent_stated_purpose": "benchmark",
-                          "consent_text": "I agree to the storage of my voiceprint."},
-                    files={"reference": ("r.flac", reference, "audio/flac"),
-                           "consent": ("c.flac", consent, "audio/flac")},
-                )
-                data = resp.json().get("data", {})
-                if resp.status_code != 201 or data.get("enrollment_status") != "ready":
-                    raise RuntimeError(f"enrollment not ready: {resp.status_code} {resp.text[:300]}")
-                speaker_ids.append(data["speaker_id"])
-            for i, speaker_id in enumerate(speaker_ids):
-                started = time.perf_counter()
-                resp = http.delete(f"/speakers/{speaker_id}")
-                elapsed = time.perf_counter() - started
-                report = resp.json().get("data", {})
-                if resp.status_code != 200 or report.get("status") != "complete":
-                    raise RuntimeError(f"erasure not complete: {resp.status_code} {resp.text[:300]}")
-                if i > 0:  # the first run warms caches
-                    latencies.append(elapsed)
-    finally:
-        stack.stop()
-    return {
-        "erasure_latency_p50_s": round(statistics.median(latencies), 3),
-        "erasure_latency_p95_s": round(percentile(latencies, 0.95), 3),
-        "erasure_runs": len(latencies),
-        "erasure_nodes": nodes,
-    }
+    results = summarize("enroll", [t for t, _ in enrolled[1:]], nodes)
+    results["enroll_reference_s"] = 14.1
+    results.update(summarize("erasure", erased[1:], nodes))
+    return results
 
 
 def main() -> int:
@@ -158,8 +131,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--model-dir", default=os.environ.get("SCAIECHO_MODEL_DIR"))
     args = parser.parse_args()
-    results = bench_enrollment(args.runs, args.model_dir)
-    results.update(bench_erasure(args.runs, args.model_dir))
+    results = bench_stack(args.runs, args.model_dir)
     merge_results(Path(args.out), results)
     width = max(len(k) for k in results)
     print("\nstack benchmark (embedded default)")

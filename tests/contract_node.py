@@ -1,0 +1,46 @@
+"""A tiny process honouring the node's SageMaker ``/invocations`` contract, for tests about
+routing, workflows and erasure (the real engine is tested in tests/node and tests/e2e).
+
+It answers ``health`` and ``evict`` (recording what it was asked to evict) and rejects any other
+action with the node's JSON error shape, as the real dispatcher does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class ContractNode:
+    def __init__(self, model_id: str = "contract-node") -> None:
+        self.evicted: list[str] = []
+        node = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                status, out = 200, {"data": {"model_id": model_id, "device": "cpu"}}
+                if body.get("action") == "evict":
+                    node.evicted += body["speaker_ids"]
+                    out = {"data": {"evicted": body["speaker_ids"], "not_held": []}}
+                elif body.get("action") != "health":
+                    status, out = 400, {"error": {"code": "unknown_action", "message": "bad action"}}
+                data = json.dumps(out).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
