@@ -73,10 +73,6 @@ class LocalStack:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.config.port}/v1/modules/scaiecho"
 
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.config.port}/v1/modules/scaiecho/stream"
-
     # -------------------------------------------------------------- lifecycle
     def start_aws(self) -> None:
         """moto on loopback, patched, and provisioned from template.yaml."""
@@ -221,7 +217,6 @@ class LocalStack:
             {
                 "pid": os.getpid(),
                 "api_url": self.api_url,
-                "ws_url": self.ws_url,
                 "moto_url": self.moto_url,
                 "demo_api_key": self.demo_api_key,
                 "demo_tenant": DEMO_TENANT,
@@ -259,7 +254,6 @@ def serve(config: StackConfig) -> int:
             "\n  REST API   " + stack.api_url
             + "\n  health     " + stack.api_url + "/health"
             + "\n  API docs   " + stack.api_url + "/docs"
-            + "\n  WebSocket  " + stack.ws_url
             + f"\n  demo key   {stack.demo_api_key}   (tenant '{DEMO_TENANT}', all scopes)"
             + f"\n\n  try: curl -s -H 'Authorization: Bearer {stack.demo_api_key}' {stack.api_url}/keys/me"
             + "\n  Ctrl-C stops the stack (state is in memory and is discarded).\n",
