@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -241,9 +242,16 @@ class LocalStack:
             clear_state(os.getpid())
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(config: StackConfig) -> int:
     """Foreground entry point for ``make run``: start everything, serve until Ctrl-C."""
     stack = LocalStack(config)
+    # SIGTERM (kill, timeout, a supervisor) must clean up like Ctrl-C: the nodes run in their own
+    # sessions and would outlive us. uvicorn re-raises a captured SIGTERM after its own shutdown.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         stack.start_aws()
         stack.create_demo_key()
