@@ -39,9 +39,8 @@ class Settings(BaseSettings):
     workflow_sync_api: bool = True
     workflow_wait_s: float = 60.0
 
-    # Nodes: how long one node call may take, and how stale a heartbeat may be.
+    # Nodes: how long one node call may take.
     node_timeout_s: float = 120.0
-    node_stale_after_s: float = 300.0
 
     # Upload limits.
     max_upload_mb: float = 50.0

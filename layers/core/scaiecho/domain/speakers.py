@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -120,7 +120,6 @@ class SpeakerDraft:
     consent_purpose: str
     consent_text: str
     external_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _LIMITS = {

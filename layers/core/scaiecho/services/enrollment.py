@@ -10,6 +10,7 @@ from typing import Any
 from scaiecho.adapters.blobs import BlobStore
 from scaiecho.adapters.nodes import NodeStore
 from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
+from scaiecho.adapters.tables import utcnow
 from scaiecho.adapters.workflows import WorkflowRunner
 from scaiecho.domain.auth import Principal
 from scaiecho.domain.preflight import PreflightReport, assess, require_pass
@@ -91,8 +92,6 @@ def _enroll(
     prefix = f"tenant/{principal.tenant_id}/speakers/{speaker_id}/"
     sample = _sample(prefix, ref, report)
     consent_key = f"{prefix}consent/{consent_id}.{consent_audio.extension}"
-    from scaiecho.adapters.tables import utcnow
-
     now = utcnow()
     speaker = Speaker(
         tenant_id=principal.tenant_id, speaker_id=speaker_id, external_id=draft.external_id,
@@ -140,8 +139,6 @@ def _check_consent_audio(consent: Upload) -> CheckedAudio:
 
 
 def _sample(prefix: str, checked: CheckedAudio, report: PreflightReport) -> Sample:
-    from scaiecho.adapters.tables import utcnow
-
     sample_id = new_id("smp")
     return Sample(
         sample_id=sample_id,

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from scaiecho.audio import DecodedAudio, decode_audio
-from scaiecho.errors import AudioEmpty, PayloadTooLarge
+from scaiecho.errors import AudioEmpty, PayloadTooLarge, ScaiEchoError
 from scaiecho.settings import get_settings
 
 _EXT = {"wav": "wav", "mp3": "mp3", "flac": "flac", "ogg": "ogg", "m4a": "m4a"}
@@ -44,7 +44,7 @@ def check_audio(upload: Upload) -> CheckedAudio:
     limit = get_settings().max_upload_bytes
     if len(upload.data) > limit:
         raise PayloadTooLarge(
-            f"'{upload.field}' is {len(upload.data)} bytes; the limit is {limit} bytes",
+            f"'{upload.field}' is larger than the limit of {limit} bytes",
             code="audio_too_large",
             details={"field": upload.field, "limit_bytes": limit},
         )
@@ -52,8 +52,8 @@ def check_audio(upload: Upload) -> CheckedAudio:
         raise AudioEmpty(f"'{upload.field}' is empty", details={"field": upload.field})
     try:
         audio = decode_audio(upload.data, media_type=upload.media_type)
-    except Exception as exc:
-        if hasattr(exc, "details") and getattr(exc, "details", None) is None:
+    except ScaiEchoError as exc:
+        if exc.details is None:  # say which part was bad
             exc.details = {"field": upload.field}
         raise
     return CheckedAudio(upload, audio)
