@@ -1,0 +1,242 @@
+"""Transcription jobs (pure): the request, its validation, where its audio may come from.
+
+Every bad value is a 422 with its own ``error.code``, so a client can tell which field to fix.
+``audio_urls`` are never fetched from anywhere but this deployment's bucket: a URL is parsed into
+(bucket, key) and accepted only when both are ours, so no request can make the platform reach an
+arbitrary host (SSRF).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from scaiecho.errors import ValidationFailed
+
+BACKENDS = ("pyannote", "nemo")
+DEFAULT_BACKEND = "pyannote"
+MIN_SPEAKERS, MAX_SPEAKERS = 1, 20
+MAX_SPEAKER_IDS = 100
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+_CONFIG_KEYS = {"backend", "min_speakers", "max_speakers"}
+_REQUEST_KEYS = {"audio_urls", "language", "diarize", "diarization_config", "speaker_ids"}
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class DiarizationConfig:
+    backend: str = DEFAULT_BACKEND
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        return {"backend": self.backend, "min_speakers": self.min_speakers,
+                "max_speakers": self.max_speakers}
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """What a job was asked to do (audio aside)."""
+
+    language: str | None = None
+    diarize: bool = False
+    diarization: DiarizationConfig = field(default_factory=DiarizationConfig)
+    speaker_ids: tuple[str, ...] = ()
+
+    def serialize(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"language": self.language, "diarize": self.diarize}
+        if self.diarize:
+            out["diarization_config"] = self.diarization.serialize()
+            out["speaker_ids"] = list(self.speaker_ids) or None
+        return out
+
+    @classmethod
+    def from_stored(cls, doc: dict[str, Any]) -> TranscribeOptions:
+        cfg = doc.get("diarization_config") or {}
+        return cls(
+            language=doc.get("language"),
+            diarize=bool(doc.get("diarize")),
+            diarization=DiarizationConfig(
+                backend=cfg.get("backend") or DEFAULT_BACKEND,
+                min_speakers=cfg.get("min_speakers"),
+                max_speakers=cfg.get("max_speakers"),
+            ),
+            speaker_ids=tuple(doc.get("speaker_ids") or ()),
+        )
+
+
+def _fail(code: str, message: str, **details: Any) -> ValidationFailed:
+    return ValidationFailed(message, code=code, details=details or None)
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    """JSON booleans, or the strings a multipart form carries (``true``/``false``/``1``/``0``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", ""):
+        return False
+    raise _fail(f"invalid_{name}", f"{name} must be true or false", field=name)
+
+
+def _speaker_count(cfg: dict[str, Any], name: str) -> int | None:
+    value = cfg.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_SPEAKERS <= value <= MAX_SPEAKERS:
+        raise _fail(
+            f"invalid_{name}",
+            f"diarization_config.{name} must be an integer from {MIN_SPEAKERS} to {MAX_SPEAKERS}",
+            field=f"diarization_config.{name}", value=value,
+        )
+    return value
+
+
+def parse_diarization_config(raw: Any) -> DiarizationConfig:
+    if raw is None:
+        return DiarizationConfig()
+    if not isinstance(raw, dict):
+        raise _fail("invalid_diarization_config", "diarization_config must be a JSON object",
+                    field="diarization_config")
+    unknown = sorted(set(raw) - _CONFIG_KEYS)
+    if unknown:
+        raise _fail("invalid_diarization_config",
+                    f"diarization_config has unknown field(s): {', '.join(unknown)}",
+                    field="diarization_config", unknown=unknown, accepted=sorted(_CONFIG_KEYS))
+    backend = raw.get("backend", DEFAULT_BACKEND)
+    if backend not in BACKENDS:
+        raise _fail("invalid_diarization_backend",
+                    f"diarization_config.backend must be one of: {', '.join(BACKENDS)}",
+                    field="diarization_config.backend", value=backend, accepted=list(BACKENDS))
+    low = _speaker_count(raw, "min_speakers")
+    high = _speaker_count(raw, "max_speakers")
+    if low is not None and high is not None and low > high:
+        raise _fail("invalid_speaker_range",
+                    "diarization_config.min_speakers must not exceed max_speakers",
+                    min_speakers=low, max_speakers=high)
+    return DiarizationConfig(backend=backend, min_speakers=low, max_speakers=high)
+
+
+def parse_language(value: Any, supported: tuple[str, ...]) -> str | None:
+    """None = detect. ``supported`` empty = the model takes any language."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _LANGUAGE.match(value.strip()):
+        raise _fail("invalid_language", "language must be a language code such as 'en'",
+                    field="language", value=value)
+    language = value.strip()
+    if supported and language.split("-")[0].lower() not in supported:
+        raise _fail("unsupported_language",
+                    f"the configured speech-to-text model cannot transcribe {language!r}",
+                    field="language", value=language, supported=list(supported))
+    return language.split("-")[0].lower()
+
+
+def parse_speaker_ids(raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(s, str) and s for s in raw):
+        raise _fail("invalid_speaker_ids", "speaker_ids must be a list of speaker ids",
+                    field="speaker_ids")
+    if len(raw) > MAX_SPEAKER_IDS:
+        raise _fail("invalid_speaker_ids", f"speaker_ids holds at most {MAX_SPEAKER_IDS} ids",
+                    field="speaker_ids", count=len(raw))
+    return tuple(dict.fromkeys(raw))  # de-duplicated, order kept
+
+
+def parse_options(doc: dict[str, Any], *, supported_languages: tuple[str, ...]) -> TranscribeOptions:
+    """Validate the non-audio fields of a transcription request."""
+    diarize = parse_bool(doc.get("diarize", False), "diarize")
+    config = parse_diarization_config(doc.get("diarization_config"))
+    speaker_ids = parse_speaker_ids(doc.get("speaker_ids"))
+    if speaker_ids and not diarize:
+        raise _fail("speaker_ids_need_diarize",
+                    "speaker_ids restricts speaker identification; set diarize=true to use it",
+                    field="speaker_ids")
+    return TranscribeOptions(
+        language=parse_language(doc.get("language"), supported_languages),
+        diarize=diarize,
+        diarization=config,
+        speaker_ids=speaker_ids,
+    )
+
+
+def check_known_fields(doc: dict[str, Any]) -> None:
+    unknown = sorted(set(doc) - _REQUEST_KEYS)
+    if unknown:
+        raise _fail("unknown_field", f"unknown request field(s): {', '.join(unknown)}",
+                    unknown=unknown, accepted=sorted(_REQUEST_KEYS))
+
+
+# ------------------------------------------------------------------ audio_urls
+def tenant_prefixes(tenant_id: str) -> tuple[str, ...]:
+    """Where a tenant's audio may live: its own data, and its transient uploads."""
+    return (f"tenant/{tenant_id}/", f"uploads/{tenant_id}/")
+
+
+def parse_bucket_url(url: str, *, bucket: str, region: str) -> str | None:
+    """The object key when ``url`` names an object in ``bucket``, else None.
+
+    Accepted forms: ``s3://bucket/key``, ``https://bucket.s3[.region].amazonaws.com/key`` and
+    ``https://s3[.region].amazonaws.com/bucket/key`` (no query string, no credentials, no port).
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password or port is not None:
+        return None
+    host = (parts.hostname or "").lower()
+    path = parts.path
+    if parts.scheme == "s3":
+        key = path[1:] if host == bucket else None
+    elif parts.scheme == "https":
+        virtual = {f"{bucket}.s3.amazonaws.com", f"{bucket}.s3.{region}.amazonaws.com"}
+        path_style = {"s3.amazonaws.com", f"s3.{region}.amazonaws.com"}
+        if host in virtual:
+            key = path[1:]
+        elif host in path_style and path.startswith(f"/{bucket}/"):
+            key = path[len(bucket) + 2:]
+        else:
+            key = None
+        key = unquote(key) if key is not None else None
+    else:
+        key = None
+    if not key or any(seg in ("", ".", "..") for seg in key.split("/")):
+        return None
+    return key
+
+
+def audio_key_from_url(url: Any, *, tenant_id: str, bucket: str, region: str) -> str:
+    """Validate one ``audio_urls`` entry; 422 ``audio_url_not_allowed`` unless it is ours."""
+    key = parse_bucket_url(url, bucket=bucket, region=region) if isinstance(url, str) else None
+    if key is None or not key.startswith(tenant_prefixes(tenant_id)):
+        raise _fail(
+            "audio_url_not_allowed",
+            "audio_urls may only name objects of this deployment's bucket under your tenant's "
+            f"prefixes (s3://{bucket}/{tenant_prefixes(tenant_id)[1]}...); other URLs are never fetched",
+            field="audio_urls", url=url if isinstance(url, str) else None,
+        )
+    return key
+
+
+def parse_audio_urls(raw: Any) -> list[str]:
+    if not isinstance(raw, list) or not raw:
+        raise _fail("invalid_audio_urls", "audio_urls must be a non-empty list of URLs",
+                    field="audio_urls")
+    if len(raw) > 1:
+        raise _fail("too_many_audio_urls",
+                    "one job transcribes one recording: send one URL per job",
+                    field="audio_urls", count=len(raw))
+    return list(raw)

@@ -1,0 +1,63 @@
+"""Transcript exports: RTTM, SRT, WebVTT, JSON (pure)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scaiecho.domain.exports import check_format, render
+from scaiecho.errors import Conflict, ValidationFailed
+
+DIARIZED = {
+    "duration": 8.0, "language": "en",
+    "speakers": {"count": 2, "labels": ["SPEAKER_00", "SPEAKER_01"]},
+    "segments": [
+        {"id": 0, "start_time": 0.5, "end_time": 2.25, "type": "speech", "text": "Hi <all> & you",
+         "speaker": "SPEAKER_00", "speaker_id": "spk_a", "speaker_name": "Ann", "match_score": 0.9},
+        {"id": 1, "start_time": 2.25, "end_time": 4.0, "type": "silence", "text": "", "speaker": None},
+        {"id": 2, "start_time": 4.0, "end_time": 3725.5, "type": "speech", "text": "Hello",
+         "speaker": "SPEAKER_01"},
+    ],
+    "warnings": [],
+}
+PLAIN = {"duration": 3.0, "language": "en", "warnings": [],
+         "segments": [{"id": 0, "start_time": 0.0, "end_time": 1.0, "type": "speech", "text": "Hi"}]}
+
+
+def test_rttm_lines_per_speech_segment() -> None:
+    assert render(DIARIZED, "rttm", file_id="job 1") == (
+        "SPEAKER job_1 1 0.500 1.750 <NA> <NA> SPEAKER_00 <NA> <NA>\n"
+        "SPEAKER job_1 1 4.000 3721.500 <NA> <NA> SPEAKER_01 <NA> <NA>\n"
+    )
+
+
+def test_rttm_without_diarization_is_a_409() -> None:
+    with pytest.raises(Conflict) as err:
+        render(PLAIN, "rttm", file_id="j")
+    assert err.value.code == "diarization_not_available" and err.value.status == 409
+
+
+def test_srt_cues_numbered_with_speaker() -> None:
+    assert render(DIARIZED, "srt", file_id="j") == (
+        "1\n00:00:00,500 --> 00:00:02,250\n[Ann] Hi <all> & you\n\n"
+        "2\n00:00:04,000 --> 01:02:05,500\n[SPEAKER_01] Hello\n"
+    )
+    assert render(PLAIN, "srt", file_id="j") == "1\n00:00:00,000 --> 00:00:01,000\nHi\n"
+
+
+def test_vtt_has_header_voice_tags_and_escapes() -> None:
+    assert render(DIARIZED, "vtt", file_id="j") == (
+        "WEBVTT\n\n00:00:00.500 --> 00:00:02.250\n<v Ann>Hi &lt;all&gt; &amp; you\n\n"
+        "00:00:04.000 --> 01:02:05.500\n<v SPEAKER_01>Hello\n"
+    )
+
+
+def test_json_round_trips() -> None:
+    assert json.loads(render(DIARIZED, "json", file_id="j")) == DIARIZED
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(ValidationFailed) as err:
+        check_format("docx")
+    assert err.value.code == "invalid_format"

@@ -1,0 +1,101 @@
+"""Merging ASR words with diarization turns, relabelling, silence gaps, degradation (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scaiecho.domain.transcripts import assign_speaker, merge, Turn
+
+
+def w(start: float, end: float, text: str) -> dict[str, Any]:
+    return {"start": start, "end": end, "word": text, "probability": 0.9}
+
+
+ASR = {
+    "duration_s": 12.0,
+    "language": "en",
+    "model": "tiny.en",
+    "segments": [
+        {"start": 0.5, "end": 3.0, "text": " Hello there. How are you?",
+         "words": [w(0.5, 0.9, " Hello"), w(0.9, 1.3, " there."), w(1.8, 2.2, " How"),
+                   w(2.2, 2.5, " are"), w(2.5, 3.0, " you?")]},
+        {"start": 5.0, "end": 7.0, "text": " Fine thanks.",
+         "words": [w(5.0, 5.6, " Fine"), w(5.6, 7.0, " thanks.")]},
+    ],
+    "warnings": [],
+}
+# The node's own labels: SPEAKER_03 speaks first, then SPEAKER_01; SPEAKER_07 never gets a word.
+DIAR = {
+    "duration_s": 12.0,
+    "num_speakers": 3,
+    "turns": [
+        {"start": 0.4, "end": 1.5, "speaker": "SPEAKER_03"},
+        {"start": 1.6, "end": 3.1, "speaker": "SPEAKER_01"},
+        {"start": 4.9, "end": 7.2, "speaker": "SPEAKER_03"},
+        {"start": 9.0, "end": 9.5, "speaker": "SPEAKER_07"},
+    ],
+    "speakers": [],
+    "identified": {"SPEAKER_01": {"speaker_id": "spk_b", "score": 0.91, "cosine": 0.7}},
+    "warnings": [],
+}
+
+
+def test_words_split_at_speaker_changes_and_labels_follow_first_appearance() -> None:
+    t = merge(ASR, DIAR, diarize=True, names={"spk_b": "Bob"}).serialize()
+    speech = [s for s in t["segments"] if s["type"] == "speech"]
+    assert [(s["text"], s["speaker"]) for s in speech] == [
+        ("Hello there.", "SPEAKER_00"), ("How are you?", "SPEAKER_01"), ("Fine thanks.", "SPEAKER_00"),
+    ]
+    assert t["speakers"] == {"count": 3, "labels": ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"]}
+    bob = speech[1]
+    assert (bob["speaker_id"], bob["speaker_name"], bob["match_score"]) == ("spk_b", "Bob", 0.91)
+    assert "speaker_id" not in speech[0] and "speaker_name" not in speech[0]
+    assert (speech[1]["start_time"], speech[1]["end_time"]) == (1.8, 3.0)
+
+
+def test_gaps_are_silence_with_null_speaker_and_ids_are_sequential() -> None:
+    t = merge(ASR, DIAR, diarize=True).serialize()
+    kinds = [(s["type"], s["start_time"], s["end_time"]) for s in t["segments"]]
+    assert kinds == [("speech", 0.5, 1.3), ("speech", 1.8, 3.0), ("silence", 3.0, 5.0),
+                     ("speech", 5.0, 7.0), ("silence", 7.0, 12.0)]
+    assert [s["id"] for s in t["segments"]] == list(range(5))
+    assert all(s["speaker"] is None for s in t["segments"] if s["type"] == "silence")
+
+
+def test_without_diarize_no_speaker_fields_at_all() -> None:
+    t = merge(ASR, None, diarize=False).serialize()
+    assert "speakers" not in t
+    assert all("speaker" not in s and "speaker_id" not in s for s in t["segments"])
+    assert [s["text"] for s in t["segments"] if s["type"] == "speech"] == ["Hello there. How are you?",
+                                                                          "Fine thanks."]
+
+
+def test_degraded_job_is_the_plain_transcript_with_the_warning() -> None:
+    t = merge(ASR, None, diarize=True, warnings=["diarization failed: node down"]).serialize()
+    assert "speakers" not in t and all("speaker" not in s for s in t["segments"])
+    assert t["warnings"] == ["diarization failed: node down"]
+
+
+def test_word_outside_every_turn_keeps_its_neighbours_speaker() -> None:
+    asr = {"duration_s": 4.0, "language": "en", "segments": [
+        {"start": 0.0, "end": 3.9, "text": "a b c", "words": [w(0.0, 0.5, "a"), w(2.5, 2.8, " b"),
+                                                             w(3.5, 3.9, " c")]}]}
+    diar = {"duration_s": 4.0, "turns": [{"start": 0.0, "end": 1.0, "speaker": "X"},
+                                         {"start": 3.4, "end": 4.0, "speaker": "Y"}], "identified": {}}
+    t = merge(asr, diar, diarize=True).serialize()
+    assert [(s["text"], s["speaker"]) for s in t["segments"]] == [("a b", "SPEAKER_00"), ("c", "SPEAKER_01")]
+
+
+def test_assign_speaker_max_overlap_and_nearest() -> None:
+    turns = [Turn(0.0, 1.0, "A"), Turn(0.8, 2.0, "B")]
+    assert assign_speaker(0.7, 1.1, turns) == "A"  # a tie (0.3 s each) goes to the earlier turn
+    assert assign_speaker(0.9, 1.5, turns) == "B"
+    assert assign_speaker(2.3, 2.4, turns) == "B"  # within 0.5 s of B's end
+    assert assign_speaker(5.0, 5.1, turns) is None
+
+
+def test_asr_and_diarization_warnings_are_kept_once() -> None:
+    asr = dict(ASR, warnings=["no speech in the last minute"])
+    diar = dict(DIAR, warnings=["fell back to one speaker"])
+    t = merge(asr, diar, diarize=True, warnings=["fell back to one speaker"]).serialize()
+    assert t["warnings"] == ["fell back to one speaker", "no speech in the last minute"]
