@@ -93,7 +93,7 @@ def test_our_bucket_under_the_tenant_prefix_is_accepted(url: str) -> None:
     "https://example.com/a.wav",
     "file:///etc/passwd",
     f"http://{BUCKET}.s3.amazonaws.com/uploads/acme/a.wav",  # not TLS
-    f"s3://other-bucket/uploads/acme/a.wav",
+    "s3://other-bucket/uploads/acme/a.wav",
     f"s3://{BUCKET}/uploads/globex/a.wav",  # another tenant
     f"s3://{BUCKET}/tenant/globex/speakers/x.flac",
     f"s3://{BUCKET}/uploads/acme/../globex/a.wav",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scaiecho.domain.transcripts import assign_speaker, merge, Turn
+from scaiecho.domain.transcripts import Turn, assign_speaker, merge
 
 
 def w(start: float, end: float, text: str) -> dict[str, Any]:
