@@ -2,7 +2,9 @@
 routing, workflows and erasure (the real engine is tested in tests/node and tests/e2e).
 
 It answers ``health`` and ``evict`` (recording what it was asked to evict) and rejects any other
-action with the node's JSON error shape, as the real dispatcher does.
+action with the node's JSON error shape, as the real dispatcher does. ``answers`` scripts other
+actions (``{"transcribe": (200, {"data": …})}``), e.g. to make ``diarize`` fail; every request
+body is kept in ``requests``.
 """
 
 from __future__ import annotations
@@ -14,15 +16,21 @@ from typing import Any
 
 
 class ContractNode:
-    def __init__(self, model_id: str = "contract-node") -> None:
+    def __init__(self, model_id: str = "contract-node",
+                 answers: dict[str, tuple[int, dict[str, Any]]] | None = None) -> None:
         self.evicted: list[str] = []
+        self.answers = dict(answers or {})
+        self.requests: list[dict[str, Any]] = []
         node = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                node.requests.append(body)
                 status, out = 200, {"data": {"model_id": model_id, "device": "cpu"}}
-                if body.get("action") == "evict":
+                if body.get("action") in node.answers:
+                    status, out = node.answers[body["action"]]
+                elif body.get("action") == "evict":
                     node.evicted += body["speaker_ids"]
                     out = {"data": {"evicted": body["speaker_ids"], "not_held": []}}
                 elif body.get("action") != "health":

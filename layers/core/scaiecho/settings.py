@@ -28,11 +28,13 @@ class Settings(BaseSettings):
     warm_registry_table: str = "scaiecho-local-warm-registry"
     erasure_audit_table: str = "scaiecho-local-erasure-audit"
     idempotency_table: str = "scaiecho-local-idempotency"
+    jobs_table: str = "scaiecho-local-jobs"
     audio_bucket: str = "scaiecho-local-audio"
     kms_key_id: str | None = None
     enroll_state_machine_arn: str | None = None
     node_probe_state_machine_arn: str | None = None
     erasure_retry_state_machine_arn: str | None = None
+    transcribe_state_machine_arn: str | None = None
 
     # Express workflows on AWS answer StartSyncExecution; moto has no such call, so the local
     # stack turns this off and the adapter polls DescribeExecution instead.
@@ -44,6 +46,16 @@ class Settings(BaseSettings):
 
     # Upload limits.
     max_upload_mb: float = 50.0
+
+    # Transcription jobs: the largest recording (bytes and seconds) one job accepts, and the
+    # languages the configured speech-to-text model can transcribe, comma-separated (empty = any:
+    # a multilingual Whisper). The embedded default runs Whisper tiny.en, so English only.
+    max_job_audio_mb: float = 1024.0
+    max_job_duration_s: float = 4 * 3600.0
+    asr_languages: str = "en"
+    # A diarization step still running after this long is abandoned: the job completes without
+    # speakers, with a warning (the workflow's TimeoutSecondsPath reads it from the job input).
+    diarization_timeout_s: int = 1800
 
     # Enrollment is "complete" once the samples hold this much speech.
     enrollment_complete_speech_s: float = 12.0
@@ -61,14 +73,16 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    @field_validator("max_upload_mb", "workflow_wait_s", "node_timeout_s")
+    @field_validator("max_upload_mb", "workflow_wait_s", "node_timeout_s", "max_job_audio_mb",
+                     "max_job_duration_s")
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:
             raise ValueError("must be positive")
         return value
 
-    @field_validator("erasure_retry_wait_s", "erasure_retry_max_attempts", "retention_days")
+    @field_validator("erasure_retry_wait_s", "erasure_retry_max_attempts", "retention_days",
+                     "diarization_timeout_s")
     @classmethod
     def _positive_int(cls, value: int) -> int:
         if value <= 0:
@@ -88,6 +102,14 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def supported_languages(self) -> tuple[str, ...]:
+        return tuple(v.strip().lower() for v in self.asr_languages.split(",") if v.strip())
+
+    @property
+    def max_job_audio_bytes(self) -> int:
+        return int(self.max_job_audio_mb * 1024 * 1024)
 
 
 @lru_cache(maxsize=1)

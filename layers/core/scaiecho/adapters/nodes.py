@@ -125,7 +125,8 @@ class NodeClient:
             )
             body = resp["Body"].read()
         except ClientError as exc:
-            raise NodeError(_describe_client_error(endpoint_name, exc)) from exc
+            message, details = _describe_client_error(endpoint_name, exc)
+            raise NodeError(message, details=details) from exc
         except BotoCoreError as exc:
             raise NodeError(f"node endpoint {endpoint_name!r} is unreachable: {exc}") from exc
         try:
@@ -138,14 +139,18 @@ class NodeClient:
         return self.invoke(endpoint_name, {"action": "health"})
 
 
-def _describe_client_error(endpoint_name: str, exc: ClientError) -> str:
+def _describe_client_error(endpoint_name: str, exc: ClientError) -> tuple[str, dict[str, Any] | None]:
+    """The message, and the node's own error code/status when the node answered (so a caller can
+    tell a request the node refused, e.g. ``unsupported_language``, from a node that failed)."""
     err = exc.response.get("Error", {})
     # A model container error (424 ModelError) carries the node's own JSON error message.
     original = exc.response.get("OriginalMessage") or err.get("Message", "")
     try:
         node_err = json.loads(original).get("error", {})
         if node_err.get("message"):
-            return f"node {endpoint_name!r}: {node_err['message']}"
+            details = {"node_code": node_err.get("code"),
+                       "node_status": exc.response.get("OriginalStatusCode")}
+            return f"node {endpoint_name!r}: {node_err['message']}", details
     except (ValueError, AttributeError):
         pass
-    return f"node endpoint {endpoint_name!r} failed: {err.get('Code', 'error')}: {original}"
+    return f"node endpoint {endpoint_name!r} failed: {err.get('Code', 'error')}: {original}", None

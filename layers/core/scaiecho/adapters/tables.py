@@ -209,6 +209,31 @@ class ErasureEventRow(Model):
     keys = ListAttribute(of=UnicodeAttribute, null=True)
 
 
+class JobRow(Model):
+    """A transcription job. The transcript itself lives in S3 (``result_key``)."""
+
+    class Meta(_Unbound):
+        pass
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute(range_key=True)
+    status = UnicodeAttribute(default="QUEUED")  # QUEUED | PROCESSING | COMPLETED | FAILED
+    request = UnicodeAttribute()  # the validated options, JSON
+    audio_key = UnicodeAttribute()
+    audio_bytes = NumberAttribute(default=0)
+    result_key = UnicodeAttribute(null=True)
+    warnings = ListAttribute(of=UnicodeAttribute, default=list)
+    # stage (asr | diarization | merge) -> running | done | failed
+    progress: MapAttribute[str, str] = MapAttribute(default=dict)
+    error_code = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    execution_arn = UnicodeAttribute(null=True)
+    duration_s = NumberAttribute(null=True)
+    created_at = UTCDateTimeAttribute(default=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    completed_at = UTCDateTimeAttribute(null=True)
+
+
 _TABLES: dict[type[Model], str] = {
     ApiKeyRow: "api_keys_table",
     NodeRow: "nodes_table",
@@ -218,6 +243,7 @@ _TABLES: dict[type[Model], str] = {
     WarmRow: "warm_registry_table",
     ErasureAuditRow: "erasure_audit_table",
     ErasureEventRow: "erasure_audit_table",
+    JobRow: "jobs_table",
 }
 
 

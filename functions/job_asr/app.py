@@ -1,0 +1,12 @@
+"""Transcription workflow task: speech-to-text on a node, result to S3.
+
+One step of statemachine/transcribe.asl.json.
+"""
+
+from typing import Any
+
+from scaiecho.handlers.transcription import run_asr
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_asr(event)

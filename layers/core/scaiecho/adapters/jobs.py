@@ -1,0 +1,267 @@
+"""Transcription jobs in DynamoDB (keyed by tenant) and their files in S3 (SSE-KMS).
+
+Layout in the audio bucket:
+- ``uploads/{tenant_id}/jobs/{job_id}/audio.{ext}``: the input (transient: the bucket's
+  ``uploads/`` lifecycle rule expires it), also where presigned uploads land
+  (``uploads/{tenant_id}/{upload_id}/…``);
+- ``tenant/{tenant_id}/jobs/{job_id}/{asr,diarization,transcript}.json``: step results and the
+  transcript. Step results never hold embeddings.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
+
+from scaiecho.adapters.aws import client
+from scaiecho.adapters.speakers import encode_cursor
+from scaiecho.adapters.tables import JobRow, SpeakerRow, ensure_bound, utcnow
+from scaiecho.domain.jobs import JobStatus
+from scaiecho.errors import BadRequest, StorageError
+from scaiecho.settings import get_settings
+
+JOB_PREFIX = "job_"
+
+
+def input_key(tenant_id: str, job_id: str, extension: str) -> str:
+    return f"uploads/{tenant_id}/jobs/{job_id}/audio.{extension}"
+
+
+def result_key(tenant_id: str, job_id: str, name: str) -> str:
+    return f"tenant/{tenant_id}/jobs/{job_id}/{name}.json"
+
+
+@dataclass(frozen=True)
+class Job:
+    tenant_id: str
+    job_id: str
+    status: JobStatus
+    request: dict[str, Any]
+    audio_key: str
+    audio_bytes: int
+    result_key: str | None
+    warnings: list[str]
+    progress: dict[str, str]
+    error_code: str | None
+    error_message: str | None
+    duration_s: float | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _job(row: JobRow) -> Job:
+    return Job(
+        tenant_id=row.tenant_id, job_id=row.job_id, status=JobStatus(row.status),
+        request=json.loads(row.request), audio_key=row.audio_key, audio_bytes=int(row.audio_bytes or 0),
+        result_key=row.result_key, warnings=[str(w) for w in row.warnings or []],
+        progress=dict(row.progress.as_dict() if row.progress else {}),
+        error_code=row.error_code, error_message=row.error_message,
+        duration_s=float(row.duration_s) if row.duration_s is not None else None,
+        created_at=row.created_at, updated_at=row.updated_at, completed_at=row.completed_at,
+    )
+
+
+def _decode_cursor(cursor: str | None, tenant_id: str) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        key: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        # A cursor can never move a query into another tenant's partition.
+        if key["tenant_id"]["S"] != tenant_id or not key["job_id"]["S"].startswith(JOB_PREFIX):
+            raise ValueError
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadRequest("the pagination cursor is invalid", code="invalid_cursor") from exc
+    return key
+
+
+def _progress(stage: str) -> Any:
+    """The document path ``progress.<stage>`` (pynamodb's stubs type map items as values)."""
+    return cast(Any, JobRow.progress)[stage]
+
+
+_OPEN = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
+
+
+class JobStore:
+    def create(self, *, tenant_id: str, job_id: str, request: dict[str, Any], audio_key: str,
+               audio_bytes: int) -> Job:
+        ensure_bound()
+        now = utcnow()
+        row = JobRow(tenant_id, job_id, status=JobStatus.QUEUED.value, request=json.dumps(request),
+                     audio_key=audio_key, audio_bytes=audio_bytes, progress={}, warnings=[],
+                     created_at=now, updated_at=now)
+        try:
+            row.save(condition=JobRow.job_id.does_not_exist())
+        except PynamoDBException as exc:
+            raise StorageError("could not store the job") from exc
+        return _job(row)
+
+    def get(self, tenant_id: str, job_id: str) -> Job | None:
+        """Tenant-scoped: another tenant's job is not found."""
+        if not job_id.startswith(JOB_PREFIX):
+            return None
+        ensure_bound()
+        try:
+            return _job(JobRow.get(tenant_id, job_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("could not read the job") from exc
+
+    def page(self, tenant_id: str, *, limit: int, cursor: str | None) -> tuple[list[Job], str | None]:
+        ensure_bound()
+        try:
+            result = JobRow.query(
+                tenant_id, range_key_condition=JobRow.job_id.startswith(JOB_PREFIX), limit=limit,
+                scan_index_forward=False,
+                last_evaluated_key=_decode_cursor(cursor, tenant_id),
+            )
+            jobs = [_job(r) for r in result]
+            return jobs, encode_cursor(result.last_evaluated_key)
+        except PynamoDBException as exc:
+            raise StorageError("could not list jobs") from exc
+
+    def _update(self, tenant_id: str, job_id: str, actions: list[Any], *, only_open: bool = True) -> bool:
+        """Apply ``actions``; False when the job is already settled (a late step changes nothing)."""
+        ensure_bound()
+        condition = JobRow.job_id.exists()
+        if only_open:
+            condition = condition & JobRow.status.is_in(*_OPEN)
+        try:
+            JobRow(tenant_id, job_id).update(actions=[*actions, JobRow.updated_at.set(utcnow())],
+                                             condition=condition)
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise StorageError("could not update the job") from exc
+        except PynamoDBException as exc:
+            raise StorageError("could not update the job") from exc
+        return True
+
+    def set_execution(self, tenant_id: str, job_id: str, execution_arn: str) -> None:
+        self._update(tenant_id, job_id, [JobRow.execution_arn.set(execution_arn)])
+
+    def stage(self, tenant_id: str, job_id: str, stage: str, state: str) -> bool:
+        """Record a step's progress; the first step to start moves the job to PROCESSING."""
+        return self._update(tenant_id, job_id, [
+            JobRow.status.set(JobStatus.PROCESSING.value),
+            _progress(stage).set(state),
+        ])
+
+    def complete(self, tenant_id: str, job_id: str, *, result: str, warnings: list[str],
+                 duration_s: float) -> bool:
+        return self._update(tenant_id, job_id, [
+            JobRow.status.set(JobStatus.COMPLETED.value), JobRow.result_key.set(result),
+            JobRow.warnings.set(cast(Any, warnings)), JobRow.duration_s.set(duration_s),
+            _progress("merge").set("done"),
+            JobRow.completed_at.set(utcnow()),
+        ])
+
+    def fail(self, tenant_id: str, job_id: str, *, code: str, message: str) -> bool:
+        return self._update(tenant_id, job_id, [
+            JobRow.status.set(JobStatus.FAILED.value), JobRow.error_code.set(code),
+            JobRow.error_message.set(message[:1000]), JobRow.completed_at.set(utcnow()),
+        ])
+
+
+class JobFiles:
+    """The job's objects in the audio bucket (always SSE-KMS with the deployment's key)."""
+
+    def __init__(self, s3: Any | None = None, bucket: str | None = None) -> None:
+        self._s3 = s3
+        self.bucket = bucket or get_settings().audio_bucket
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            self._s3 = client("s3")
+        return self._s3
+
+    def _sse(self) -> dict[str, str]:
+        key = get_settings().kms_key_id
+        return {"ServerSideEncryption": "aws:kms", **({"SSEKMSKeyId": key} if key else {})}
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+                               **self._sse())
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError("could not store the job's data") from exc
+
+    def put_json(self, key: str, doc: dict[str, Any]) -> None:
+        self.put(key, json.dumps(doc, ensure_ascii=False).encode(), "application/json")
+
+    def get_json(self, key: str) -> dict[str, Any]:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError("could not read the job's data") from exc
+        doc: dict[str, Any] = json.loads(body)
+        return doc
+
+    def size(self, key: str) -> int | None:
+        """The object's size in bytes, or None when there is no such object."""
+        try:
+            return int(self.s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise StorageError("could not read the audio object") from exc
+        except BotoCoreError as exc:
+            raise StorageError("could not read the audio object") from exc
+
+    def head_bytes(self, key: str, length: int) -> bytes:
+        """The first ``length`` bytes of an object (enough to sniff and probe its container)."""
+        try:
+            resp = self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
+            data: bytes = resp["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError("could not read the audio object") from exc
+        return data
+
+    def presigned_post(self, key: str, *, max_bytes: int, expires_s: int) -> dict[str, Any]:
+        """A browser/CLI upload straight to S3, bounded in size by the signed policy."""
+        sse = self._sse()
+        fields = {"x-amz-server-side-encryption": sse["ServerSideEncryption"]}
+        conditions: list[Any] = [["content-length-range", 1, max_bytes],
+                                 {"x-amz-server-side-encryption": sse["ServerSideEncryption"]}]
+        if "SSEKMSKeyId" in sse:
+            fields["x-amz-server-side-encryption-aws-kms-key-id"] = sse["SSEKMSKeyId"]
+            conditions.append({"x-amz-server-side-encryption-aws-kms-key-id": sse["SSEKMSKeyId"]})
+        try:
+            post: dict[str, Any] = self.s3.generate_presigned_post(
+                Bucket=self.bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_s,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError("could not sign the upload") from exc
+        return post
+
+
+def mark_speakers_used(tenant_id: str, speaker_ids: list[str], attempts: int = 5) -> None:
+    """Identification named these speakers: their retention period counts from now."""
+    ensure_bound()
+    now = utcnow()
+    for sid in speaker_ids:
+        for _ in range(attempts):  # the row is versioned: re-read on a concurrent write
+            try:
+                row = SpeakerRow.get(tenant_id, sid, consistent_read=True)
+                if row.tombstoned_at is not None:
+                    break
+                row.update(actions=[SpeakerRow.last_used_at.set(now)],
+                           condition=SpeakerRow.tombstoned_at.does_not_exist())
+                break
+            except DoesNotExist:
+                break
+            except UpdateError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise StorageError("could not record the speaker's use") from exc
+            except PynamoDBException as exc:
+                raise StorageError("could not record the speaker's use") from exc

@@ -1,0 +1,305 @@
+"""Transcription jobs: submit (upload or a URL in our bucket), poll, list, export, upload slots.
+
+Submitting validates everything it can before anything is stored (options, scopes, backend,
+speaker_ids, audio size/format/duration), then writes the input audio, the job row, and starts the
+Step Functions workflow whose execution name is the job id (a retry can never run a job twice).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from scaiecho.adapters.jobs import Job, JobFiles, JobStore, input_key
+from scaiecho.adapters.nodes import NodeStore
+from scaiecho.adapters.speakers import SpeakerStore
+from scaiecho.adapters.workflows import WorkflowRunner
+from scaiecho.audio.decode import SUPPORTED_FORMATS, check_media_type, detect_format
+from scaiecho.audio.probe import probe_duration_s
+from scaiecho.domain.auth import Principal, Scope
+from scaiecho.domain.exports import MEDIA_TYPES, check_format, render
+from scaiecho.domain.jobs import (
+    JobStatus,
+    TranscribeOptions,
+    audio_key_from_url,
+    check_known_fields,
+    parse_audio_urls,
+    parse_options,
+)
+from scaiecho.domain.speakers import EnrollmentStatus, new_id
+from scaiecho.errors import (
+    AudioEmpty,
+    AudioError,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    ScaiEchoError,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from scaiecho.observability import get_logger
+from scaiecho.services.idempotency import run_idempotent
+from scaiecho.services.keys import require_scopes
+from scaiecho.services.uploads import Upload
+from scaiecho.settings import get_settings
+
+PROBE_HEAD_BYTES = 256 * 1024
+UPLOAD_URL_EXPIRES_S = 900
+_EXT = {"wav": "wav", "mp3": "mp3", "flac": "flac", "ogg": "ogg", "m4a": "m4a"}
+
+
+@dataclass(frozen=True)
+class JobAudio:
+    """Where the job's input is (our bucket), and a fingerprint for idempotent retries."""
+
+    key: str
+    size: int
+    fingerprint: str
+
+
+# ------------------------------------------------------------------ submit
+def submit_json(principal: Principal, doc: Any, *, idempotency_key: str | None = None) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise ValidationFailed("the request body must be a JSON object", code="invalid_request")
+    check_known_fields(doc)
+    if "audio_urls" not in doc:
+        raise ValidationFailed("audio_urls is required (or send the audio as multipart part 'audio')",
+                               code="missing_field", details={"fields": ["audio_urls"]})
+    options = _validated_options(principal, doc)
+    urls = parse_audio_urls(doc["audio_urls"])
+    settings = get_settings()
+    key = audio_key_from_url(urls[0], tenant_id=principal.tenant_id, bucket=settings.audio_bucket,
+                             region=settings.region)
+
+    def work() -> dict[str, Any]:
+        audio = _check_stored_audio(key)
+        return _start(principal, options, audio, stored=True)
+
+    return _idempotent(principal, options, f"url:{key}", idempotency_key, work)
+
+
+def submit_upload(principal: Principal, fields: dict[str, Any], upload: Upload | None, *,
+                  idempotency_key: str | None = None) -> dict[str, Any]:
+    options = _validated_options(principal, fields)
+    if upload is None:
+        raise ValidationFailed("send the recording as multipart part 'audio' (or JSON audio_urls)",
+                               code="missing_field", details={"fields": ["audio"]})
+    _check_upload(upload)
+    return _idempotent(principal, options, f"sha256:{upload.sha256}", idempotency_key,
+                       lambda: _start_upload(principal, options, upload))
+
+
+def parse_form_config(raw: str | None) -> Any:
+    """``diarization_config`` arrives as a JSON string in a multipart form."""
+    if raw is None or raw == "":
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ValidationFailed("diarization_config must be a JSON object (as a string in a form)",
+                               code="invalid_diarization_config",
+                               details={"field": "diarization_config"}) from exc
+
+
+def _validated_options(principal: Principal, doc: dict[str, Any]) -> TranscribeOptions:
+    options = parse_options(doc, supported_languages=get_settings().supported_languages)
+    if options.diarize:
+        require_scopes(principal, Scope.DIARIZE)
+        _require_backend(options.diarization.backend)
+        _require_speakers(principal.tenant_id, options.speaker_ids)
+    return options
+
+
+def _require_backend(backend: str) -> None:
+    engines = {n.engine for n in NodeStore().list()}
+    if backend not in engines:
+        raise ValidationFailed(
+            f"the diarization backend {backend!r} is not deployed here",
+            code="backend_not_available",
+            details={"backend": backend, "available": sorted(engines)},
+        )
+
+
+def _require_speakers(tenant_id: str, speaker_ids: tuple[str, ...]) -> None:
+    store = SpeakerStore()
+    unknown, not_ready = [], []
+    for sid in speaker_ids:
+        speaker = store.get(tenant_id, sid)
+        if speaker is None or speaker.tombstoned_at is not None:
+            unknown.append(sid)
+        elif speaker.enrollment_status != EnrollmentStatus.READY:
+            not_ready.append(sid)
+    if unknown or not_ready:
+        raise ValidationFailed(
+            "speaker_ids must name ready speakers of your tenant",
+            code="invalid_speaker_ids",
+            details={"unknown": unknown, "not_ready": not_ready},
+        )
+
+
+def _limits_error(size: int) -> PayloadTooLarge:
+    limit = get_settings().max_job_audio_bytes
+    return PayloadTooLarge(f"the recording is larger than the limit of {limit} bytes",
+                           code="audio_too_large", details={"bytes": size, "limit_bytes": limit})
+
+
+def _check_duration(data: bytes, total: int) -> None:
+    limit = get_settings().max_job_duration_s
+    duration = probe_duration_s(data, total)
+    if duration is not None and duration > limit:
+        raise AudioError(f"the recording lasts {duration:.0f} s; the limit is {limit:.0f} s",
+                         code="audio_too_long",
+                         details={"duration_s": round(duration, 3), "limit_s": limit})
+
+
+def _sniff(data: bytes) -> str:
+    fmt = detect_format(data)
+    if fmt is None:
+        raise UnsupportedMediaType(
+            f"the audio is not a recognised audio file; send one of: {', '.join(SUPPORTED_FORMATS)}",
+            details={"accepted": list(SUPPORTED_FORMATS)},
+        )
+    return fmt
+
+
+def _check_upload(upload: Upload) -> str:
+    if len(upload.data) > get_settings().max_job_audio_bytes:
+        raise _limits_error(len(upload.data))
+    if not upload.data:
+        raise AudioEmpty("'audio' is empty", details={"field": "audio"})
+    check_media_type(upload.media_type)
+    fmt = _sniff(upload.data)
+    _check_duration(upload.data, len(upload.data))
+    return fmt
+
+
+def _check_stored_audio(key: str) -> JobAudio:
+    files = JobFiles()
+    size = files.size(key)
+    if size is None:
+        raise ValidationFailed("audio_urls names no existing object", code="audio_url_not_found",
+                               details={"key": key})
+    if size > get_settings().max_job_audio_bytes:
+        raise _limits_error(size)
+    if size == 0:
+        raise AudioEmpty("the audio object is empty", details={"key": key})
+    head = files.head_bytes(key, min(size, PROBE_HEAD_BYTES))
+    _sniff(head)
+    _check_duration(head, size)
+    return JobAudio(key=key, size=size, fingerprint=key)
+
+
+def _start_upload(principal: Principal, options: TranscribeOptions, upload: Upload) -> dict[str, Any]:
+    job_id = new_id("job")
+    key = input_key(principal.tenant_id, job_id, _EXT[_sniff(upload.data)])
+    JobFiles().put(key, upload.data, upload.media_type or "application/octet-stream")
+    audio = JobAudio(key=key, size=len(upload.data), fingerprint=upload.sha256)
+    return _start(principal, options, audio, stored=False, job_id=job_id)
+
+
+def _start(principal: Principal, options: TranscribeOptions, audio: JobAudio, *, stored: bool,
+           job_id: str | None = None) -> dict[str, Any]:
+    settings = get_settings()
+    if not settings.transcribe_state_machine_arn:
+        raise ServiceUnavailable("transcription is not configured (no workflow)", code="workflow_error")
+    job_id = job_id or new_id("job")
+    store = JobStore()
+    job = store.create(tenant_id=principal.tenant_id, job_id=job_id, request=options.serialize(),
+                       audio_key=audio.key, audio_bytes=audio.size)
+    payload = {
+        "tenant_id": principal.tenant_id, "job_id": job_id, "bucket": settings.audio_bucket,
+        "audio_key": audio.key, "options": options.serialize(), "diarize": options.diarize,
+        "diarization_timeout_s": settings.diarization_timeout_s,
+    }
+    try:
+        arn = WorkflowRunner().start(settings.transcribe_state_machine_arn, payload, name=job_id)
+    except ScaiEchoError as exc:
+        # No job is left QUEUED forever: it says why it never ran (the input expires with uploads/).
+        store.fail(principal.tenant_id, job_id, code=exc.code, message=exc.message)
+        raise
+    store.set_execution(principal.tenant_id, job_id, arn)
+    get_logger().info("transcription job queued", extra={
+        "job_id": job_id, "diarize": options.diarize, "bytes": audio.size, "stored_by_client": stored})
+    return {"job_id": job.job_id, "status": job.status.value}
+
+
+def _idempotent(principal: Principal, options: TranscribeOptions, audio_fingerprint: str,
+                key: str | None, work: Any) -> dict[str, Any]:
+    if not key:
+        result: dict[str, Any] = work()
+        return result
+    fingerprint = hashlib.sha256(
+        json.dumps({"options": options.serialize(), "audio": audio_fingerprint}, sort_keys=True).encode()
+    ).hexdigest()
+    return run_idempotent(scope=f"transcribe:{principal.tenant_id}", key=key, fingerprint=fingerprint,
+                          work=work)
+
+
+# ------------------------------------------------------------------ read
+def _owned(principal: Principal, job_id: str) -> Job:
+    job = JobStore().get(principal.tenant_id, job_id)
+    if job is None:
+        raise NotFound(f"no transcription job {job_id!r}", code="job_not_found")
+    return job
+
+
+def _summary(job: Job) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "job_id": job.job_id,
+        "status": job.status.value,
+        "request": job.request,
+        "created_at": job.created_at.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+    }
+    if job.status in (JobStatus.QUEUED, JobStatus.PROCESSING):
+        out["progress"] = job.progress
+    if job.completed_at:
+        out["completed_at"] = job.completed_at.isoformat()
+    if job.status == JobStatus.FAILED:
+        out["error"] = {"code": job.error_code or "job_failed", "message": job.error_message or ""}
+    return out
+
+
+def get_job(principal: Principal, job_id: str) -> dict[str, Any]:
+    job = _owned(principal, job_id)
+    out = _summary(job)
+    if job.status == JobStatus.COMPLETED and job.result_key:
+        out.update(JobFiles().get_json(job.result_key))
+    else:
+        out["warnings"] = job.warnings
+    return out
+
+
+def export_job(principal: Principal, job_id: str, fmt: str) -> tuple[str, str]:
+    """(body, media type) of the transcript in ``fmt``; 409 until the job has completed."""
+    check_format(fmt)
+    job = _owned(principal, job_id)
+    if job.status != JobStatus.COMPLETED or not job.result_key:
+        raise Conflict(f"the job is {job.status.value}; exports exist once it is COMPLETED",
+                       code="job_not_completed", details={"status": job.status.value})
+    transcript = JobFiles().get_json(job.result_key)
+    return render(transcript, fmt, file_id=job.job_id), MEDIA_TYPES[fmt]
+
+
+def list_jobs(principal: Principal, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    jobs, next_cursor = JobStore().page(principal.tenant_id, limit=limit, cursor=cursor)
+    return {"data": [_summary(j) for j in jobs], "next_cursor": next_cursor}
+
+
+# ------------------------------------------------------------------ presigned uploads
+def create_upload(principal: Principal, filename: str | None) -> dict[str, Any]:
+    """A presigned S3 POST for a large recording; then submit ``audio_urls: [audio_url]``."""
+    settings = get_settings()
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in (filename or "audio"))[:100] or "audio"
+    key = f"uploads/{principal.tenant_id}/{new_id('upl')}/{name}"
+    post = JobFiles().presigned_post(key, max_bytes=settings.max_job_audio_bytes,
+                                     expires_s=UPLOAD_URL_EXPIRES_S)
+    return {
+        "upload": {"url": post["url"], "fields": post["fields"], "method": "POST"},
+        "audio_url": f"s3://{settings.audio_bucket}/{key}",
+        "max_bytes": settings.max_job_audio_bytes,
+        "expires_in_s": UPLOAD_URL_EXPIRES_S,
+    }

@@ -1,0 +1,265 @@
+"""The transcription workflow's steps (statemachine/transcribe.asl.json).
+
+ASR and diarization run in parallel, each on a node it picks (online nodes first, in random order,
+so jobs spread over the fleet; a node that fails is skipped for the next one). Step results go to
+S3 and only their keys travel through the workflow (Step Functions payloads are capped at 256 KB).
+A step that knows why a job fails records the specific error on the job before raising; the
+workflow's catch-all (``fail``) records whatever is left (timeouts, crashed tasks).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from scaiecho.adapters.jobs import JobFiles, JobStore, mark_speakers_used, result_key
+from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
+from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
+from scaiecho.adapters.voiceprints import VoiceprintCipher
+from scaiecho.domain.jobs import DEFAULT_BACKEND, TranscribeOptions
+from scaiecho.domain.speakers import EnrollmentStatus
+from scaiecho.domain.transcripts import merge as merge_transcript
+from scaiecho.errors import (
+    AudioError,
+    NodeError,
+    ScaiEchoError,
+    ServiceUnavailable,
+    StorageError,
+    ValidationFailed,
+)
+from scaiecho.observability import get_logger
+from scaiecho.settings import get_settings
+
+ASR_ENGINE = "pyannote"  # the pyannote node image also carries faster-whisper
+
+
+def ordered_nodes(engine: str) -> list[Node]:
+    """Nodes of ``engine``: online ones first (shuffled: load spreads), then the others."""
+    nodes = [n for n in NodeStore().list() if n.engine == engine and n.endpoint_name]
+    online = [n for n in nodes if n.status == "online"]
+    rest = [n for n in nodes if n.status != "online"]
+    random.shuffle(online)
+    random.shuffle(rest)
+    return online + rest
+
+
+def _refused(exc: NodeError) -> bool:
+    """The node answered and refused the request (4xx): another node would refuse it too."""
+    status = (exc.details or {}).get("node_status") if isinstance(exc.details, dict) else None
+    return isinstance(status, int) and 400 <= status < 500
+
+
+def invoke_first(nodes: list[Node], payload: dict[str, Any], *, what: str) -> tuple[Node, dict[str, Any]]:
+    if not nodes:
+        raise ServiceUnavailable(f"no node can run {what}", code="no_node_available")
+    client = NodeClient()
+    errors = []
+    for node in nodes:
+        try:
+            return node, client.invoke(node.endpoint_name, payload)
+        except NodeError as exc:
+            if _refused(exc):
+                code = (exc.details or {}).get("node_code") or "audio_invalid"
+                raise ValidationFailed(exc.message, code=code) from exc
+            errors.append(f"{node.node_id}: {exc.message}")
+    raise NodeError(f"{what} failed on every node: " + "; ".join(errors)[:800])
+
+
+def _record_failure(tenant_id: str, job_id: str, exc: ScaiEchoError) -> None:
+    """A final failure with a specific reason. Storage errors are transient: the workflow retries
+    them, and its catch-all records the job as failed if the retries run out."""
+    if not isinstance(exc, StorageError):
+        JobStore().fail(tenant_id, job_id, code=exc.code, message=exc.message)
+
+
+# ------------------------------------------------------------------ ASR
+def run_asr(*, tenant_id: str, job_id: str, bucket: str, audio_key: str,
+            language: str | None) -> dict[str, Any]:
+    store = JobStore()
+    if not store.stage(tenant_id, job_id, "asr", "running"):
+        return {"settled": True}
+    try:
+        node, data = invoke_first(
+            ordered_nodes(ASR_ENGINE),
+            {"action": "transcribe", "audio": {"s3": {"bucket": bucket, "key": audio_key}},
+             "language": language},
+            what="speech-to-text",
+        )
+        limit = get_settings().max_job_duration_s
+        if float(data.get("duration_s") or 0.0) > limit:
+            raise AudioError(f"the recording is longer than the limit of {limit:.0f} s",
+                             code="audio_too_long",
+                             details={"duration_s": data.get("duration_s"), "limit_s": limit})
+        key = result_key(tenant_id, job_id, "asr")
+        JobFiles(bucket=bucket).put_json(key, data)
+    except ScaiEchoError as exc:
+        _record_failure(tenant_id, job_id, exc)
+        raise
+    store.stage(tenant_id, job_id, "asr", "done")
+    return {"key": key, "node_id": node.node_id}
+
+
+# ------------------------------------------------------------------ diarization
+def _tenant_ready_speakers(tenant_id: str, restrict: list[str]) -> list[str]:
+    store = SpeakerStore()
+    if restrict:
+        out = []
+        for sid in restrict:
+            speaker = store.get(tenant_id, sid)
+            ready = speaker is not None and speaker.enrollment_status == EnrollmentStatus.READY
+            if ready and speaker is not None and speaker.tombstoned_at is None:
+                out.append(sid)
+        return out
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        page, cursor = store.page(tenant_id, limit=200, cursor=cursor)
+        ids += [s.speaker_id for s in page if s.enrollment_status == EnrollmentStatus.READY]
+        if not cursor:
+            return ids
+
+
+def _candidates(tenant_id: str, speaker_ids: list[str], nodes: list[Node]
+                ) -> tuple[list[Node], dict[str, dict[str, Any]]]:
+    """Order nodes by how many candidates they hold (ties keep the online-first random order);
+    returns them and, per node, the sealed voiceprints of the speakers warm there."""
+    warm: dict[str, dict[str, Any]] = {n.node_id: {} for n in nodes}
+    registry = WarmRegistry()
+    for sid in speaker_ids:
+        for row in registry.for_speaker(tenant_id, sid):
+            if row.node_id in warm:
+                warm[row.node_id][sid] = row.sealed_embedding
+    ranked = sorted(nodes, key=lambda n: -len(warm[n.node_id]))
+    return ranked, warm
+
+
+def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str,
+                options: dict[str, Any]) -> dict[str, Any]:
+    """Diarize + identify. Raises on failure: the workflow catches it and the job degrades to the
+    plain transcript (this step never fails the job itself)."""
+    opts = TranscribeOptions.from_stored(options)
+    store = JobStore()
+    if not store.stage(tenant_id, job_id, "diarization", "running"):
+        return {"settled": True}
+    speaker_ids = _tenant_ready_speakers(tenant_id, list(opts.speaker_ids))
+    nodes, warm = _candidates(tenant_id, speaker_ids, ordered_nodes(opts.diarization.backend
+                                                                    or DEFAULT_BACKEND))
+    cipher = VoiceprintCipher()
+    client = NodeClient()
+    errors: list[str] = []
+    for node in nodes or []:
+        sealed = warm[node.node_id]
+        candidates = [
+            {"speaker_id": sid, "embedding": cipher.open(blob, tenant_id=tenant_id, subject_id=sid)}
+            for sid, blob in sealed.items()
+        ]
+        payload: dict[str, Any] = {
+            "action": "diarize", "audio": {"s3": {"bucket": bucket, "key": audio_key}},
+            "candidates": candidates,
+            "min_speakers": opts.diarization.min_speakers,
+            "max_speakers": opts.diarization.max_speakers,
+        }
+        try:
+            data = client.invoke(node.endpoint_name, payload)
+        except NodeError as exc:
+            errors.append(f"{node.node_id}: {exc.message}")
+            if _refused(exc):
+                break
+            continue
+        missing = sorted(set(opts.speaker_ids) - set(sealed))
+        # Embeddings are biometric: the stored step result keeps turns and identities only.
+        kept = {k: v for k, v in data.items() if k != "speakers"}
+        kept["speakers"] = [{k: v for k, v in s.items() if k != "embedding"}
+                            for s in data.get("speakers", [])]
+        if missing:
+            kept.setdefault("warnings", []).append(
+                f"not enrolled on node {node.node_id}, so not identifiable here: {', '.join(missing)}"
+            )
+        key = result_key(tenant_id, job_id, "diarization")
+        JobFiles(bucket=bucket).put_json(key, kept)
+        store.stage(tenant_id, job_id, "diarization", "done")
+        return {"key": key, "node_id": node.node_id}
+    store.stage(tenant_id, job_id, "diarization", "failed")
+    if not nodes:
+        raise ServiceUnavailable("no diarization node is registered", code="no_node_available")
+    raise NodeError("diarization failed: " + "; ".join(errors)[:800])
+
+
+# ------------------------------------------------------------------ merge + failure
+def _degradation_warning(diarization: dict[str, Any]) -> str:
+    error = str(diarization.get("error") or "")
+    cause = diarization.get("cause")
+    message = ""
+    try:
+        message = str(json.loads(cause).get("errorMessage", "")) if cause else ""
+    except (ValueError, AttributeError):
+        message = str(cause or "")
+    if error == "States.Timeout":
+        return "speaker diarization did not finish in time; the transcript has no speakers"
+    reason = message or error or "unknown error"
+    return f"speaker diarization failed ({reason}); the transcript has no speakers"
+
+
+def merge(*, tenant_id: str, job_id: str, bucket: str, options: dict[str, Any],
+          asr: dict[str, Any], diarization: dict[str, Any]) -> dict[str, Any]:
+    opts = TranscribeOptions.from_stored(options)
+    store = JobStore()
+    if asr.get("settled") or not store.stage(tenant_id, job_id, "merge", "running"):
+        return {"status": "settled"}
+    files = JobFiles(bucket=bucket)
+    try:
+        asr_doc = files.get_json(asr["key"])
+        warnings: list[str] = []
+        diar_doc = None
+        if opts.diarize:
+            if diarization.get("key"):
+                diar_doc = files.get_json(diarization["key"])
+            else:
+                warnings.append(_degradation_warning(diarization))
+        names, live = _names(tenant_id, diar_doc)
+        if diar_doc is not None:
+            # A speaker erased while the job ran is never named.
+            diar_doc["identified"] = {k: v for k, v in (diar_doc.get("identified") or {}).items()
+                                      if v.get("speaker_id") in live}
+        transcript = merge_transcript(asr_doc, diar_doc, diarize=opts.diarize, names=names,
+                                      warnings=warnings)
+        out = transcript.serialize()
+        key = result_key(tenant_id, job_id, "transcript")
+        files.put_json(key, out)
+        mark_speakers_used(tenant_id, transcript.identified_speaker_ids())
+    except ScaiEchoError as exc:
+        _record_failure(tenant_id, job_id, exc)
+        raise
+    store.complete(tenant_id, job_id, result=key, warnings=out["warnings"], duration_s=transcript.duration)
+    get_logger().info("transcription job completed", extra={
+        "job_id": job_id, "segments": len(transcript.segments), "diarized": transcript.diarized,
+        "identified": len(transcript.identified_speaker_ids()), "warnings": len(out["warnings"])})
+    return {"status": "COMPLETED", "result_key": key}
+
+
+def _names(tenant_id: str, diarization: dict[str, Any] | None) -> tuple[dict[str, str | None], set[str]]:
+    ids = {v.get("speaker_id") for v in ((diarization or {}).get("identified") or {}).values()}
+    store = SpeakerStore()
+    names: dict[str, str | None] = {}
+    for sid in sorted(i for i in ids if i):
+        speaker = store.get(tenant_id, sid)
+        if speaker is not None and speaker.tombstoned_at is None:
+            names[sid] = speaker.display_name
+    return names, set(names)
+
+
+def fail(*, tenant_id: str, job_id: str, error: dict[str, Any]) -> dict[str, Any]:
+    """The workflow's catch-all: record why, unless a step already did."""
+    kind = str(error.get("Error") or "error")
+    message = ""
+    try:
+        message = str(json.loads(error.get("Cause") or "{}").get("errorMessage", ""))
+    except (ValueError, AttributeError):
+        message = str(error.get("Cause") or "")
+    code = "timeout" if kind == "States.Timeout" else "job_failed"
+    recorded = JobStore().fail(tenant_id, job_id, code=code,
+                               message=message or f"the job failed ({kind})")
+    get_logger().warning("transcription job failed", extra={"job_id": job_id, "error": kind,
+                                                            "recorded_here": recorded})
+    return {"status": "FAILED"}
