@@ -92,3 +92,58 @@ def test_node_probe_event(aws: Any) -> None:
     NodeStore().register("node-1", "scaiecho-local-node-1")
     result = invoke("node_probe", "probe_node")
     assert result == {"node_id": "node-1", "status": "offline", "error": result["error"]}
+
+
+# ------------------------------------------------------------------ transcription jobs
+def _queued_job(aws: Any) -> str:
+    from scaiecho.adapters.jobs import JobStore
+    from scaiecho.domain.speakers import new_id
+
+    job_id = new_id("job")
+    JobStore().create(tenant_id="acme", job_id=job_id, request={"language": "en", "diarize": True},
+                      audio_key=f"uploads/acme/jobs/{job_id}/audio.flac", audio_bytes=1)
+    return job_id
+
+
+def test_transcribe_routes(aws: Any) -> None:
+    refused = invoke("transcribe", "submit_foreign_url")
+    assert refused["statusCode"] == 422
+    assert body(refused)["error"]["code"] == "audio_url_not_allowed"
+    job_id = _queued_job(aws)
+    queued = invoke("transcribe", "export_srt", JOB_ID=job_id)
+    assert queued["statusCode"] == 409 and body(queued)["error"]["code"] == "job_not_completed"
+    assert invoke("transcribe", "export_srt", JOB_ID="job_nope")["statusCode"] == 404
+
+
+def test_transcription_tasks(aws: Any) -> None:
+    from scaiecho.adapters.jobs import JobFiles, JobStore
+    from scaiecho.errors import ServiceUnavailable
+
+    bucket = aws.buckets[0]
+    asr_job = _queued_job(aws)
+    with pytest.raises(ServiceUnavailable):  # no node registered
+        invoke("job_asr", "transcribe_on_node", JOB_ID=asr_job, BUCKET=bucket)
+    failed = JobStore().get("acme", asr_job)
+    assert failed is not None and failed.error_code == "no_node_available"
+
+    diar_job = _queued_job(aws)
+    with pytest.raises(ServiceUnavailable):
+        invoke("job_diarize", "diarize_on_node", JOB_ID=diar_job, BUCKET=bucket)
+    degraded = JobStore().get("acme", diar_job)
+    assert degraded is not None and degraded.status.value == "PROCESSING"  # diarization never fails a job
+    assert degraded.progress == {"diarization": "failed"}
+
+    JobFiles(bucket=bucket).put_json(f"tenant/acme/jobs/{diar_job}/asr.json", {
+        "duration_s": 2.0, "language": "en", "model": "tiny.en", "warnings": [],
+        "segments": [{"start": 0.1, "end": 1.0, "text": " Hi.", "words": [
+            {"start": 0.1, "end": 1.0, "word": " Hi.", "probability": 0.9}]}]})
+    merged = invoke("job_merge", "diarization_timed_out", JOB_ID=diar_job, BUCKET=bucket)
+    assert merged["status"] == "COMPLETED"
+    done = JobStore().get("acme", diar_job)
+    assert done is not None and done.status.value == "COMPLETED"
+    assert done.warnings == ["speaker diarization did not finish in time; the transcript has no speakers"]
+
+    timed_out = _queued_job(aws)
+    assert invoke("job_fail", "asr_timed_out", JOB_ID=timed_out) == {"status": "FAILED"}
+    row = JobStore().get("acme", timed_out)
+    assert row is not None and (row.status.value, row.error_code) == ("FAILED", "timeout")

@@ -68,11 +68,11 @@ def submit_json(principal: Principal, doc: Any, *, idempotency_key: str | None =
     if "audio_urls" not in doc:
         raise ValidationFailed("audio_urls is required (or send the audio as multipart part 'audio')",
                                code="missing_field", details={"fields": ["audio_urls"]})
-    options = _validated_options(principal, doc)
     urls = parse_audio_urls(doc["audio_urls"])
     settings = get_settings()
     key = audio_key_from_url(urls[0], tenant_id=principal.tenant_id, bucket=settings.audio_bucket,
                              region=settings.region)
+    options = _validated_options(principal, doc)
 
     def work() -> dict[str, Any]:
         audio = _check_stored_audio(key)
