@@ -1,5 +1,6 @@
-"""Stack benchmarks on the embedded default: enrollment latency (intake -> ready, two nodes) and
-erasure latency (DELETE /speakers/{id} -> complete, evicted on two nodes).
+"""Stack benchmarks on the embedded default: enrollment latency (intake -> ready, two nodes),
+erasure latency (DELETE /speakers/{id} -> complete, evicted on two nodes), and transcription jobs
+(end-to-end time per audio minute, throughput, word-level speaker attribution: bench_jobs.py).
 
 ``python -m scaiecho.local.bench --out .bench/latest.json`` merges its keys into the JSON (other
 parts' keys are kept) and prints a table. Latencies are wall-clock medians/p95 over N enrollments
@@ -106,22 +107,42 @@ def summarize(prefix: str, latencies: list[float], nodes: int) -> dict[str, Any]
     }
 
 
-def bench_stack(runs: int, model_dir: str | None) -> dict[str, Any]:
+def bench_enrollment(stack: Any, http: Any, runs: int) -> dict[str, Any]:
     """Enrollment (intake -> ready) and erasure (DELETE -> audit complete) on two real nodes.
     The first run of each warms caches (imports, model threads) and is not counted."""
-    with running_stack(model_dir) as (stack, http):
-        enrolled = [timed(enroll_ready, http, f"bench {i}") for i in range(runs + 1)]
+    enrolled = [timed(enroll_ready, http, f"bench {i}") for i in range(runs + 1)]
 
-        def erase(speaker_id: str) -> None:
-            resp = http.delete(f"/speakers/{speaker_id}")
-            if resp.status_code != 200 or resp.json()["data"].get("status") != "complete":
-                raise RuntimeError(f"erasure not complete: {resp.status_code} {resp.text[:300]}")
+    def erase(speaker_id: str) -> None:
+        resp = http.delete(f"/speakers/{speaker_id}")
+        if resp.status_code != 200 or resp.json()["data"].get("status") != "complete":
+            raise RuntimeError(f"erasure not complete: {resp.status_code} {resp.text[:300]}")
 
-        erased = [timed(erase, speaker_id)[0] for _, speaker_id in enrolled]
-        nodes = len(stack.nodes)
+    erased = [timed(erase, speaker_id)[0] for _, speaker_id in enrolled]
+    nodes = len(stack.nodes)
     results = summarize("enroll", [t for t, _ in enrolled[1:]], nodes)
     results["enroll_reference_s"] = 14.1
     results.update(summarize("erasure", erased[1:], nodes))
+    return results
+
+
+def bench_stack(runs: int, model_dir: str | None, *, parts: tuple[str, ...] = ("enroll", "jobs"),
+                job_conversations: int = 6) -> dict[str, Any]:
+    import httpx
+
+    from scaiecho.local.bench_jobs import bench_jobs
+    from scaiecho.local.stack import ALL_SCOPES
+    from scaiecho.services.keys import create_key
+
+    results: dict[str, Any] = {}
+    with running_stack(model_dir) as (stack, http):
+        if "enroll" in parts:
+            results.update(bench_enrollment(stack, http, runs))
+        if "jobs" in parts:
+            # A tenant of its own: no enrolled speaker is a candidate (pure diarization).
+            key = create_key("bench-jobs", ALL_SCOPES).api_key
+            with httpx.Client(base_url=stack.api_url, timeout=300,
+                              headers={"Authorization": f"Bearer {key}"}) as jobs_http:
+                results.update(bench_jobs(jobs_http, "bench-jobs", job_conversations))
     return results
 
 
@@ -130,8 +151,11 @@ def main() -> int:
     parser.add_argument("--out", default=".bench/latest.json")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--model-dir", default=os.environ.get("SCAIECHO_MODEL_DIR"))
+    parser.add_argument("--parts", default="enroll,jobs", help="comma-separated: enroll, jobs")
+    parser.add_argument("--job-conversations", type=int, default=6)
     args = parser.parse_args()
-    results = bench_stack(args.runs, args.model_dir)
+    results = bench_stack(args.runs, args.model_dir, parts=tuple(args.parts.split(",")),
+                          job_conversations=args.job_conversations)
     merge_results(Path(args.out), results)
     width = max(len(k) for k in results)
     print("\nstack benchmark (embedded default)")
