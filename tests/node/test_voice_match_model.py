@@ -5,6 +5,7 @@ score high, the other voice's low (LibriSpeech readers 103 (F) and 1040 (M), CC 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,7 +45,7 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 @pytest.mark.model
-def test_user_segments_score_high_and_the_other_voice_low(engine) -> None:  # type: ignore[no-untyped-def]
+def test_user_segments_score_high_and_the_other_voice_low(engine: Any) -> None:
     from scaiecho_node.engine import CandidateInput
 
     user, other = _speech("speaker_f_103.flac"), _speech("speaker_m_1040.flac")
@@ -71,7 +72,8 @@ def test_user_segments_score_high_and_the_other_voice_low(engine) -> None:  # ty
     assert all(0.0 <= s <= 1.0 for s in scores.values())
 
     # Score every diarized turn by who really spoke most of it.
-    user_turns, other_turns = [], []
+    user_turns: list[tuple[tuple[float, float], float]] = []
+    other_turns: list[tuple[tuple[float, float], float]] = []
     for turn in result["turns"]:
         span = (turn["start"], turn["end"])
         mine = sum(_overlap(span, b) for b in truth["user"])
