@@ -429,3 +429,22 @@ def test_cli_binds_a_key_to_a_user(aws: Any, capsys: pytest.CaptureFixture[str],
     created = json.loads(capsys.readouterr().out)
     assert created["user_id"] == "alice"
     assert authenticate(created["api_key"]).user_id == "alice"
+
+
+def test_the_voice_profile_function_cannot_touch_s3_or_open_voiceprints() -> None:
+    """Privacy by policy: the sample path has no S3 action at all, and it only seals (kms:Encrypt)."""
+    from scaiecho.local.template import load_template
+    from tests.integration.test_template_policies import TEMPLATE, policy_templates, sam_policies
+
+    props = load_template(TEMPLATE)["Resources"]["VoiceProfileFunction"]["Properties"]
+    actions: list[str] = []
+    for kind, value in sam_policies(props):
+        if kind == "inline":
+            actions += [str(a) for a in (value["Action"] if isinstance(value["Action"], list)
+                                         else [value["Action"]])]
+        elif kind == "template":
+            actions += list(policy_templates()[value[0]])
+        else:
+            pytest.fail(f"unexpected managed policy {value}")
+    assert actions and not [a for a in actions if a.lower().startswith("s3:")]
+    assert [a for a in actions if a.startswith("kms:")] == ["kms:Encrypt"]
