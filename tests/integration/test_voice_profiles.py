@@ -448,3 +448,40 @@ def test_the_voice_profile_function_cannot_touch_s3_or_open_voiceprints() -> Non
             pytest.fail(f"unexpected managed policy {value}")
     assert actions and not [a for a in actions if a.lower().startswith("s3:")]
     assert [a for a in actions if a.startswith("kms:")] == ["kms:Encrypt"]
+
+
+def encoded(samples: np.ndarray, container: str, codec: str) -> bytes:
+    """Speech encoded with FFmpeg (PyAV), as a phone or browser would upload it."""
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=container) as out:
+        stream = out.add_stream(codec, rate=16000)
+        stream.layout = "mono"
+        size = 1152 if codec == "libmp3lame" else 1024
+        for start in range(0, len(samples), size):
+            frame = av.AudioFrame.from_ndarray(
+                samples[None, start: start + size].astype(np.float32), format="fltp", layout="mono"
+            )
+            frame.sample_rate = 16000
+            frame.pts = start
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("container", "codec", "media_type"), [
+    ("mp3", "libmp3lame", "audio/mpeg"),
+    ("ipod", "aac", "audio/mp4"),  # .m4a
+])
+def test_mp3_and_m4a_samples_are_accepted(
+    api: Any, aws: Any, user_key: str, real_node: str, container: str, codec: str, media_type: str
+) -> None:
+    data = encoded(speech("speaker_f_103.flac", 0.0, 7.0), container, codec)
+    resp = api.post(PROFILE, files=sample_file(data, media_type, "me.bin"), headers=auth(user_key))
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["data"]["sampleDurationSeconds"] == pytest.approx(7.0, abs=0.1)
+    assert len(rows(aws)) == 1 and s3_objects(aws) == []
