@@ -96,3 +96,17 @@ def test_scores_per_label() -> None:
     }
     # Nothing identified and no clusters: nothing to score.
     assert voice_match_scores({}, candidate_id="vp_me", embedding=me) == {}
+
+
+def test_settings_flag_per_tenant_and_bounds() -> None:
+    from pydantic import ValidationError
+
+    from scaiecho.settings import Settings
+
+    s = Settings(voice_profiles_enabled=False, voice_profiles_enabled_by_tenant={"acme": True})
+    assert s.voice_profiles_enabled_for("acme") and not s.voice_profiles_enabled_for("beta")
+    assert Settings(voice_sample_max_mb=1).voice_sample_max_bytes == 1024 * 1024
+    with pytest.raises(ValidationError):
+        Settings(voice_sample_min_s=10, voice_sample_max_s=5)
+    with pytest.raises(ValidationError):
+        Settings(voice_consent_version=" ")
