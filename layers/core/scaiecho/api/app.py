@@ -12,10 +12,10 @@ API_PREFIX = "/v1/modules/scaiecho"
 
 
 def all_routers() -> list[APIRouter]:
-    from scaiecho.api.routes import erasure, health, keys, preflight, speakers, warm
+    from scaiecho.api.routes import erasure, health, keys, preflight, speakers, voice_profiles, warm
 
     return [health.router, keys.router, speakers.router, warm.router, preflight.router,
-            erasure.router]
+            erasure.router, voice_profiles.router]
 
 
 def create_app(routers: Sequence[APIRouter] | None = None) -> FastAPI:
