@@ -57,6 +57,7 @@ def _cmd_keys_create(args: argparse.Namespace) -> int:
         f"key id:   {created.key.key_id}",
         f"tenant:   {created.key.tenant_id}",
         f"scopes:   {scopes}",
+        *([f"user:     {created.key.user_id}"] if created.key.user_id else []),
         "The key is shown once; store it now.",
     ])
     return 0
@@ -126,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--scopes", required=True, help="comma-separated, e.g. scaiecho:enroll,scaiecho:transcribe"
     )
-    create.add_argument("--user-id", default=None, help="bind the key to a user (voice profiles)")
+    create.add_argument("--user", "--user-id", dest="user_id", default=None,
+                        help="bind the key to a user of the tenant (needed for /users/me/voice-profile)")
     create.add_argument("--label", default=None)
     create.add_argument("--json", action="store_true")
     create.set_defaults(func=_cmd_keys_create)

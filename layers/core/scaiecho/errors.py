@@ -103,6 +103,12 @@ class NodeError(UpstreamError):
     code = "node_error"
 
 
+class VoiceProviderError(UpstreamError):
+    """The node that computes a voice profile's embedding failed or none is online."""
+
+    code = "voice_provider_error"
+
+
 class ServiceUnavailable(ScaiEchoError):
     code = "service_unavailable"
     status = 503

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     warm_registry_table: str = "scaiecho-local-warm-registry"
     erasure_audit_table: str = "scaiecho-local-erasure-audit"
     idempotency_table: str = "scaiecho-local-idempotency"
+    voice_profiles_table: str = "scaiecho-local-voice-profiles"
     jobs_table: str = "scaiecho-local-jobs"
     audio_bucket: str = "scaiecho-local-audio"
     kms_key_id: str | None = None
@@ -72,6 +73,19 @@ class Settings(BaseSettings):
     retention_days: int = 3 * 365
     retention_days_by_tenant: dict[str, int] = Field(default_factory=dict)
 
+    # Personal voice profiles (/users/me/voice-profile): a feature flag per deployment (template
+    # parameter VoiceProfilesEnabled; off = every route answers 404 feature_not_available) with
+    # per-tenant overrides (either way) as a JSON object, e.g.
+    # SCAIECHO_VOICE_PROFILES_ENABLED_BY_TENANT='{"acme": true, "beta": false}'.
+    voice_profiles_enabled: bool = True
+    voice_profiles_enabled_by_tenant: dict[str, bool] = Field(default_factory=dict)
+    voice_sample_min_s: float = 5.0
+    voice_sample_max_s: float = 60.0
+    voice_sample_max_mb: float = 10.0
+    # The consent wording in force; a profile stamped with another version needs re-consent
+    # (re-upload) before it is matched again.
+    voice_consent_version: str = "2026-01"
+
     log_level: str = "INFO"
 
     @model_validator(mode="before")
@@ -88,8 +102,10 @@ class Settings(BaseSettings):
                 data[name] = default.replace("scaiecho-local-", f"scaiecho-{stage}-", 1)
         return data
 
-    @field_validator("max_upload_mb", "workflow_wait_s", "node_timeout_s", "max_job_audio_mb",
-                     "max_job_duration_s")
+    @field_validator(
+        "max_upload_mb", "workflow_wait_s", "node_timeout_s", "voice_sample_min_s", "voice_sample_max_s",
+        "voice_sample_max_mb", "max_job_audio_mb", "max_job_duration_s",
+    )
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:
@@ -110,6 +126,26 @@ class Settings(BaseSettings):
         if any(days <= 0 for days in value.values()):
             raise ValueError("every tenant's retention must be a positive number of days")
         return value
+
+    @field_validator("voice_consent_version")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _voice_sample_bounds(self) -> Settings:
+        if self.voice_sample_min_s > self.voice_sample_max_s:
+            raise ValueError("voice_sample_min_s must not exceed voice_sample_max_s")
+        return self
+
+    def voice_profiles_enabled_for(self, tenant_id: str) -> bool:
+        return self.voice_profiles_enabled_by_tenant.get(tenant_id, self.voice_profiles_enabled)
+
+    @property
+    def voice_sample_max_bytes(self) -> int:
+        return int(self.voice_sample_max_mb * 1024 * 1024)
 
     def retention_days_for(self, tenant_id: str) -> int:
         return self.retention_days_by_tenant.get(tenant_id, self.retention_days)

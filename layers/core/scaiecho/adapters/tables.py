@@ -209,6 +209,30 @@ class ErasureEventRow(Model):
     keys = ListAttribute(of=UnicodeAttribute, null=True)
 
 
+class VoiceProfileRow(Model):
+    """A user's own voice profile: one row per (tenant, user); a re-upload replaces it in place.
+
+    Only the KMS-sealed embedding is kept (the sample itself never leaves the request).
+    """
+
+    class Meta(_Unbound):
+        pass
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(range_key=True)
+    # Opaque id the nodes know the embedding by (diarize candidates, evict); new per upload.
+    profile_id = UnicodeAttribute()
+    provider = UnicodeAttribute(default="pyannote")
+    # KMS-encrypted with a context binding tenant + user; never stored or logged in clear.
+    sealed_embedding = BinaryAttribute(legacy_encoding=False)
+    dim = NumberAttribute()
+    model_id = UnicodeAttribute(null=True)
+    model_version = UnicodeAttribute(null=True)
+    consent_version = UnicodeAttribute()
+    sample_duration_s = NumberAttribute()
+    created_at = UTCDateTimeAttribute(default=utcnow)
+
+
 class JobRow(Model):
     """A transcription job. The transcript itself lives in S3 (``result_key``)."""
 
@@ -243,6 +267,7 @@ _TABLES: dict[type[Model], str] = {
     WarmRow: "warm_registry_table",
     ErasureAuditRow: "erasure_audit_table",
     ErasureEventRow: "erasure_audit_table",
+    VoiceProfileRow: "voice_profiles_table",
     JobRow: "jobs_table",
 }
 

@@ -12,10 +12,19 @@ API_PREFIX = "/v1/modules/scaiecho"
 
 
 def all_routers() -> list[APIRouter]:
-    from scaiecho.api.routes import erasure, health, keys, preflight, speakers, transcribe, warm
+    from scaiecho.api.routes import (
+        erasure,
+        health,
+        keys,
+        preflight,
+        speakers,
+        transcribe,
+        voice_profiles,
+        warm,
+    )
 
     return [health.router, keys.router, speakers.router, warm.router, preflight.router,
-            erasure.router, transcribe.router]
+            erasure.router, voice_profiles.router, transcribe.router]
 
 
 def create_app(routers: Sequence[APIRouter] | None = None) -> FastAPI:
