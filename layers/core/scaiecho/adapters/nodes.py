@@ -125,7 +125,9 @@ class NodeClient:
             )
             body = resp["Body"].read()
         except ClientError as exc:
-            raise NodeError(_describe_client_error(endpoint_name, exc)) from exc
+            message, node_code = _describe_client_error(endpoint_name, exc)
+            # The node's own error code (e.g. unsupported_language) for callers that map it.
+            raise NodeError(message, details={"node_code": node_code} if node_code else None) from exc
         except BotoCoreError as exc:
             raise NodeError(f"node endpoint {endpoint_name!r} is unreachable: {exc}") from exc
         try:
@@ -138,14 +140,14 @@ class NodeClient:
         return self.invoke(endpoint_name, {"action": "health"})
 
 
-def _describe_client_error(endpoint_name: str, exc: ClientError) -> str:
+def _describe_client_error(endpoint_name: str, exc: ClientError) -> tuple[str, str | None]:
     err = exc.response.get("Error", {})
     # A model container error (424 ModelError) carries the node's own JSON error message.
     original = exc.response.get("OriginalMessage") or err.get("Message", "")
     try:
         node_err = json.loads(original).get("error", {})
         if node_err.get("message"):
-            return f"node {endpoint_name!r}: {node_err['message']}"
+            return f"node {endpoint_name!r}: {node_err['message']}", node_err.get("code")
     except (ValueError, AttributeError):
         pass
-    return f"node endpoint {endpoint_name!r} failed: {err.get('Code', 'error')}: {original}"
+    return f"node endpoint {endpoint_name!r} failed: {err.get('Code', 'error')}: {original}", None

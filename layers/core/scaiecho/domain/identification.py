@@ -97,3 +97,32 @@ def best_match(
         score=float(score_from_cosine(cosines[best], threshold=threshold, slope=slope)),
         cosine=float(cosines[best]),
     )
+
+
+def assign_session_cluster(
+    embedding: np.ndarray,
+    centroids: np.ndarray | None,
+    counts: Sequence[int],
+    *,
+    threshold: float = COSINE_THRESHOLD,
+    max_clusters: int = 16,
+) -> tuple[int, np.ndarray, list[int]]:
+    """Online clustering of a session's unidentified voices: the index of the cluster this
+    embedding joins (an existing one at cosine >= ``threshold``, else a new one) and the updated
+    centroids (unit running means) and member counts. Once ``max_clusters`` exist, the nearest
+    one is joined. Labels built from the index (``spk_0``...) are stable within the session only.
+    """
+    unit = l2_normalise(np.asarray(embedding, dtype=np.float64).reshape(-1))
+    if centroids is None or len(counts) == 0:
+        return 0, unit[None, :], [1]
+    cents = l2_normalise(np.asarray(centroids, dtype=np.float64))
+    cosines = cents @ unit
+    best = int(np.argmax(cosines))
+    counts = list(counts)
+    if cosines[best] >= threshold or len(counts) >= max_clusters:
+        merged = l2_normalise(cents[best] * counts[best] + unit)
+        cents = cents.copy()
+        cents[best] = merged
+        counts[best] += 1
+        return best, cents, counts
+    return len(counts), np.vstack([cents, unit[None, :]]), [*counts, 1]
