@@ -2,7 +2,8 @@
 routing, workflows and erasure (the real engine is tested in tests/node and tests/e2e).
 
 It answers ``health`` and ``evict`` (recording what it was asked to evict) and rejects any other
-action with the node's JSON error shape, as the real dispatcher does.
+action with the node's JSON error shape, as the real dispatcher does, unless the test passes its
+own answer for that action in ``actions`` (request body -> (status, JSON body)).
 """
 
 from __future__ import annotations
@@ -10,19 +11,28 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
+
+ActionHandler = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
 
 
 class ContractNode:
-    def __init__(self, model_id: str = "contract-node") -> None:
+    def __init__(self, model_id: str = "contract-node",
+                 actions: dict[str, ActionHandler] | None = None) -> None:
         self.evicted: list[str] = []
+        self.requests: list[dict[str, Any]] = []
+        extra = dict(actions or {})
         node = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                node.requests.append(body)
                 status, out = 200, {"data": {"model_id": model_id, "device": "cpu"}}
-                if body.get("action") == "evict":
+                if body.get("action") in extra:
+                    status, out = extra[body["action"]](body)
+                elif body.get("action") == "evict":
                     node.evicted += body["speaker_ids"]
                     out = {"data": {"evicted": body["speaker_ids"], "not_held": []}}
                 elif body.get("action") != "health":
