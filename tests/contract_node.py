@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 ActionHandler = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]

@@ -105,7 +105,8 @@ def build_router(replies: SocketReplies | None = None) -> APIRouter:
         try:
             auth = await run_in_threadpool(authorizer.handle, {
                 "type": "REQUEST",
-                "methodArn": f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{LOCAL_API_ID}/{LOCAL_STAGE}/$connect",
+                "methodArn": f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{LOCAL_API_ID}/{LOCAL_STAGE}"
+                             "/$connect",
                 "headers": headers, "queryStringParameters": query,
                 "requestContext": _context(connection_id, "$connect", "CONNECT", host),
             })
