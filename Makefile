@@ -38,7 +38,7 @@ build: setup  ## sam build (in its own venv)
 	@bash .ci/validate.sh build
 
 model-package: model-dir  ## the SageMaker model.tar.gz for the pyannote node
-	@$(PY) -m scaiecho_node.package --model-dir $(MODEL_DIR) --out build/model.tar.gz
+	@$(PY) -m scaiecho_node.package --model-dir $(MODEL_DIR) --out build/model.tar.gz $(if $(ASR_MODEL),--asr-model $(ASR_MODEL))
 
 clean:
 	rm -rf .bench build .aws-sam .pytest_cache .mypy_cache .ruff_cache

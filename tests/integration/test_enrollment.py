@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from scaiecho.adapters.blobs import BlobStore
 from tests.conftest import FIXTURES, auth
 
 SPEAKERS = "/v1/modules/scaiecho/speakers"
@@ -216,10 +217,24 @@ def test_storage_failure_midway_leaves_no_blob_or_row(api: Any, aws: Any, enroll
     resp = api.post(SPEAKERS, data=fields(external_id="emp-9"), files=files(), headers=auth(enroll_key))
     assert resp.status_code == 502
     assert resp.json()["error"]["code"] == "storage_error"
-    assert stored_objects(aws) == []
-    s3 = aws.session.client("s3").list_object_versions(Bucket=aws.buckets[0])
-    assert not s3.get("DeleteMarkers") and not s3.get("Versions")
     assert aws.session.client("dynamodb").scan(TableName="scaiecho-local-speakers")["Items"] == []
+    # API functions cannot delete audio: what intake staged stays tagged pending, which the
+    # bucket's lifecycle rule expires (every version); nothing was committed.
+    staged = stored_objects(aws)
+    assert len(staged) == 2
+    assert {BlobStore(aws.session.client("s3"), aws.buckets[0]).state(k) for k in staged} == {"pending"}
+    rules = aws.session.client("s3").get_bucket_lifecycle_configuration(Bucket=aws.buckets[0])["Rules"]
+    assert any(r["Filter"].get("Tag") == {"Key": "scaiecho-state", "Value": "pending"}
+               and r["Expiration"]["Days"] == 1 and r["NoncurrentVersionExpiration"]["NoncurrentDays"] == 1
+               for r in rules)
+
+
+def test_committed_enrollment_audio_is_kept_by_the_lifecycle(api: Any, aws: Any, enroll_key: str) -> None:
+    resp = api.post(SPEAKERS, data=fields(), files=files(), headers=auth(enroll_key))
+    assert resp.status_code == 201
+    blobs = BlobStore(aws.session.client("s3"), aws.buckets[0])
+    keys = stored_objects(aws)
+    assert len(keys) == 2 and {blobs.state(k) for k in keys} == {"committed"}
 
 
 def test_idempotent_retry_returns_the_first_result(api: Any, aws: Any, enroll_key: str) -> None:

@@ -75,7 +75,7 @@ def test_health(dispatcher: Dispatcher) -> None:
 @pytest.mark.parametrize(
     ("payload", "status", "code"),
     [
-        ({"action": "transcribe"}, 400, "unknown_action"),
+        ({"action": "translate"}, 400, "unknown_action"),
         ({}, 400, "unknown_action"),
         ([1, 2], 400, "invalid_request"),
         ({"action": "embed"}, 400, "missing_audio"),

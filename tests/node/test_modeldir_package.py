@@ -66,3 +66,20 @@ def test_package_layout(tmp_path: Path) -> None:
     assert {"config.yaml", "embedding/pytorch_model.bin", "code/inference.py",
             "code/requirements.txt", "code/scaiecho_node/engine.py",
             "code/scaiecho/errors.py", "code/scaiecho/audio/decode.py"} <= names
+
+
+def test_package_ships_the_asr_model_as_asr_dir(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.yaml").write_text("pipeline: {}\n")
+    whisper = tmp_path / "whisper"
+    whisper.mkdir()
+    (whisper / "model.bin").write_bytes(b"ct2")
+    (whisper / "tokenizer.json").write_text("{}")
+    out = tmp_path / "model.tar.gz"
+    build_package(model, out, asr_dir=whisper)
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+        requirements = tar.extractfile("code/requirements.txt").read().decode()  # type: ignore[union-attr]
+    assert {"asr/model.bin", "asr/tokenizer.json", "code/scaiecho_node/asr.py"} <= names
+    assert "faster-whisper" in requirements

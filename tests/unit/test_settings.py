@@ -32,3 +32,12 @@ def test_settings_are_immutable() -> None:
     settings = Settings()
     with pytest.raises(ValidationError):
         settings.stage = "prod"  # type: ignore[misc]
+
+
+def test_stage_names_every_table_unless_one_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCAIECHO_STAGE", "prod")
+    monkeypatch.setenv("SCAIECHO_NODES_TABLE", "custom-nodes")
+    s = Settings()
+    assert s.api_keys_table == "scaiecho-prod-api-keys"
+    assert s.erasure_audit_table == "scaiecho-prod-erasure-audit"
+    assert s.nodes_table == "custom-nodes"

@@ -7,8 +7,9 @@ local stack sets the same variables for the resources it provisioned.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,6 +82,20 @@ class Settings(BaseSettings):
     id_slope: float | None = None
 
     log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stage_table_names(cls, data: Any) -> Any:
+        # Tables are named scaiecho-<stage>-<name> (template.yaml): SCAIECHO_STAGE=prod alone
+        # points the CLI at a deployed stack's tables; explicit *_TABLE variables still win.
+        if not isinstance(data, dict):
+            return data
+        stage = data.get("stage") or "local"
+        for name, info in cls.model_fields.items():
+            default = info.default
+            if name.endswith("_table") and isinstance(default, str) and name not in data:
+                data[name] = default.replace("scaiecho-local-", f"scaiecho-{stage}-", 1)
+        return data
 
     @field_validator("max_upload_mb", "workflow_wait_s", "node_timeout_s", "stream_idle_timeout_s",
                      "stream_endpoint_silence_s")

@@ -1,4 +1,4 @@
-"""The node engine: one object, loaded once, answering embed / diarize / health / evict.
+"""The node engine: one object, loaded once, answering embed / diarize / transcribe / health / evict.
 
 Used by the local node process (``serve``) and the SageMaker handler (``sagemaker_entry``)
 through the same dispatcher (``invocation``). Nodes are stateless: the warm registry in
@@ -22,6 +22,7 @@ import numpy as np
 from scaiecho.audio.decode import DecodedAudio
 from scaiecho.errors import AudioError, ValidationFailed
 from scaiecho_node import identification
+from scaiecho_node.asr import Transcriber, TranscribeResult, resolve_asr_model
 from scaiecho_node.inference import (
     CLUSTER_SPEECH_CAP_S,
     activity_from_count,
@@ -80,6 +81,8 @@ class Engine:
         )
         self._lock = threading.Lock()  # torch inference is serialised per node
         self._candidates: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._asr: Transcriber | None = None
+        self._asr_lock = threading.Lock()
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -144,6 +147,15 @@ class Engine:
             model_version=self._model.model_version,
             warnings=warn,
         )
+
+    def transcribe(self, audio: DecodedAudio, language: str | None = None) -> TranscribeResult:
+        """Speech-to-text with word timestamps (faster-whisper; loaded on first use)."""
+        self._check_rate(audio)
+        with self._asr_lock:
+            if self._asr is None:
+                path = resolve_asr_model(self.settings.asr_model, self.settings.model_dir)
+                self._asr = Transcriber(path, num_threads=self.settings.num_threads)
+        return self._asr.transcribe(audio, language)
 
     def diarize(
         self,

@@ -4,12 +4,17 @@ One dispatcher serves the local node process and the SageMaker handler alike.
 
 Request::
 
-    {"action": "embed" | "diarize" | "health" | "evict",
+    {"action": "embed" | "diarize" | "transcribe" | "health" | "evict",
      "audio": {"b64": "<base64 bytes>", "media_type": "audio/wav"?}
               | {"s3": {"bucket": "...", "key": "...", "version_id": "..."?}},
      "candidates": [{"speaker_id": "...", "embedding": [...]}],      # diarize
      "min_speakers": 1, "max_speakers": 4, "num_speakers": null,     # diarize
-     "speaker_ids": ["..."]}                                          # evict
+     "speaker_ids": ["..."],                                          # evict
+     "language": "en" | null}                                         # transcribe
+
+``transcribe`` answers ``{"duration_s", "language", "model", "segments": [{"start", "end",
+"text", "words": [{"start", "end", "word", "probability"}]}], "elapsed_s", "warnings"}``; a
+language the configured Whisper model cannot do is a 422 ``unsupported_language``.
 
 Response: ``{"data": {...}}`` with status 200, or ``{"error": {"code", "message"[, "details"]}}``
 with a 4xx status for a bad request and 5xx for a node failure.
@@ -37,7 +42,7 @@ from scaiecho_node.engine import MAX_SPEAKERS, CandidateInput
 
 logger = logging.getLogger(__name__)
 
-ACTIONS = ("embed", "diarize", "health", "evict")
+ACTIONS = ("embed", "diarize", "transcribe", "health", "evict")
 MAX_AUDIO_BYTES = 200 * 1024 * 1024  # a 2 h 16-bit mono WAV is ~230 MB: use S3 + compressed
 
 
@@ -45,6 +50,7 @@ class SupportsEngine(Protocol):
     def embed(self, audio: DecodedAudio) -> Any: ...
     def diarize(self, audio: DecodedAudio, candidates: Any = ..., *, min_speakers: int | None = ...,
                 max_speakers: int | None = ..., num_speakers: int | None = ...) -> Any: ...
+    def transcribe(self, audio: DecodedAudio, language: str | None = ...) -> Any: ...
     def health(self) -> Any: ...
     def evict(self, speaker_ids: Any) -> Any: ...
 
@@ -136,6 +142,12 @@ class Dispatcher:
             result = self.engine.evict(_speaker_ids(payload))
         elif action == "embed":
             result = self.engine.embed(self._audio(payload))
+        elif action == "transcribe":
+            language = payload.get("language")
+            if language is not None and not isinstance(language, str):
+                raise ValidationFailed('language must be a string such as "en", or null',
+                                       code="invalid_language")
+            result = self.engine.transcribe(self._audio(payload), language)
         else:
             candidates = _candidates(payload)
             bounds = {k: _optional_int(payload, k) for k in ("min_speakers", "max_speakers", "num_speakers")}

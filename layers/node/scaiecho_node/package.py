@@ -5,6 +5,7 @@
 Layout (what SageMaker's PyTorch serving container expects)::
 
     config.yaml, segmentation/, embedding/, plda/, MANIFEST.json   ← the pipeline dir
+    asr/model.bin, asr/config.json, …                              ← Whisper (CTranslate2), optional
     code/inference.py                                              ← sagemaker_entry.py
     code/requirements.txt                                          ← node dependencies
     code/scaiecho_node/…, code/scaiecho/{errors.py, audio/…}       ← the sources it imports
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import scaiecho
 import scaiecho_node
+from scaiecho_node.asr import ASR_SUBDIR, bundled_model_dir
 from scaiecho_node.settings import resolve_model_dir
 
 REQUIREMENTS = """\
@@ -31,6 +33,7 @@ soundfile>=0.13
 av>=14
 pyyaml>=6
 boto3>=1.40
+faster-whisper==1.2.1
 """
 
 # only the parts of the core package the node imports (no API, no pynamodb)
@@ -41,8 +44,9 @@ def _skip(path: Path) -> bool:
     return "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo")
 
 
-def build_package(model_dir: Path, out: Path) -> list[str]:
-    """Write the tarball; return its member names."""
+def build_package(model_dir: Path, out: Path, asr_dir: Path | None = None) -> list[str]:
+    """Write the tarball; return its member names. ``asr_dir`` (a CTranslate2 Whisper dir) goes
+    in as ``asr/``, where the node's engine looks for it before the bundled tiny.en."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.yaml").is_file():
         raise SystemExit(f"{model_dir} is not a pipeline directory (no config.yaml)")
@@ -56,6 +60,12 @@ def build_package(model_dir: Path, out: Path) -> list[str]:
                 arc = str(path.relative_to(model_dir))
                 tar.add(path, arcname=arc)
                 names.append(arc)
+        if asr_dir is not None and not (model_dir / ASR_SUBDIR).exists():
+            for path in sorted(Path(asr_dir).rglob("*")):
+                if path.is_file() and not _skip(path):
+                    arc = f"{ASR_SUBDIR}/{path.relative_to(asr_dir)}"
+                    tar.add(path, arcname=arc)
+                    names.append(arc)
         tar.add(node_src / "sagemaker_entry.py", arcname="code/inference.py")
         names.append("code/inference.py")
         data = REQUIREMENTS.encode()
@@ -79,9 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scaiecho_node.package", description=__doc__)
     parser.add_argument("--model-dir", default=None)
     parser.add_argument("--out", default="build/model.tar.gz")
+    parser.add_argument("--asr-model", default=None,
+                        help="CTranslate2 Whisper dir to ship as asr/ (default: the bundled tiny.en)")
+    parser.add_argument("--no-asr", action="store_true", help="ship no speech-to-text model")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    names = build_package(resolve_model_dir(args.model_dir), out)
+    asr_dir = None if args.no_asr else (Path(args.asr_model) if args.asr_model else bundled_model_dir())
+    names = build_package(resolve_model_dir(args.model_dir), out, asr_dir)
     print(f"{out}: {len(names)} files, {out.stat().st_size / 1e6:.1f} MB")
     return 0
 

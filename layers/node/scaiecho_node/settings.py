@@ -41,6 +41,8 @@ class NodeSettings:
     # identification overrides, for model dirs other than the calibrated default (community-1)
     id_threshold: float | None = None
     id_slope: float | None = None
+    # speech-to-text: a local CTranslate2 Whisper dir; None → <model_dir>/asr, else bundled tiny.en
+    asr_model: str | None = None
 
     @classmethod
     def from_env(
@@ -56,4 +58,5 @@ class NodeSettings:
             node_id=node_id or os.environ.get("SCAIECHO_NODE_ID", "local-node"),
             id_threshold=float(threshold) if threshold else None,
             id_slope=float(slope) if slope else None,
+            asr_model=os.environ.get("SCAIECHO_ASR_MODEL") or None,
         )

@@ -1,4 +1,10 @@
-"""Audio blobs in S3, always SSE-KMS, under ``tenant/{tenant_id}/…``."""
+"""Audio blobs in S3, always SSE-KMS, under ``tenant/{tenant_id}/…``.
+
+Intake writes blobs *staged*: tagged ``scaiecho-state=pending`` until the rows that reference
+them commit, then re-tagged ``committed``. API functions may not delete audio (only the erasure
+functions can), so a failed intake leaves its staged blobs to the bucket's lifecycle rule, which
+expires pending objects (every version) after a day.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from scaiecho.adapters.aws import client
 from scaiecho.errors import StorageError
 from scaiecho.settings import get_settings
+
+STATE_TAG = "scaiecho-state"
+PENDING = "pending"
+COMMITTED = "committed"
 
 
 def speaker_prefix(tenant_id: str, speaker_id: str) -> str:
@@ -34,11 +44,16 @@ class BlobStore:
             self._s3 = client("s3")
         return self._s3
 
-    def put(self, key: str, data: bytes, content_type: str, *, sha256_hex: str) -> str | None:
+    def put(
+        self, key: str, data: bytes, content_type: str, *, sha256_hex: str, staged: bool = False
+    ) -> str | None:
+        """Store one object; ``staged`` tags it pending until :meth:`commit` (see module doc)."""
         settings = get_settings()
         extra: dict[str, Any] = {"ServerSideEncryption": "aws:kms"}
         if settings.kms_key_id:
             extra["SSEKMSKeyId"] = settings.kms_key_id
+        if staged:
+            extra["Tagging"] = f"{STATE_TAG}={PENDING}"
         try:
             resp = self.s3.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
@@ -48,6 +63,27 @@ class BlobStore:
             raise StorageError("could not store the audio") from exc
         version: str | None = resp.get("VersionId")
         return version
+
+    def commit(self, staged: list[tuple[str, str | None]]) -> None:
+        """Re-tag staged ``(key, version_id)`` objects as committed, so the lifecycle keeps them."""
+        try:
+            for key, version_id in staged:
+                kwargs: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+                self.s3.put_object_tagging(
+                    Bucket=self.bucket, Key=key,
+                    Tagging={"TagSet": [{"Key": STATE_TAG, "Value": COMMITTED}]}, **kwargs,
+                )
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError("could not commit the stored audio") from exc
+
+    def state(self, key: str, version_id: str | None = None) -> str | None:
+        """The staging tag of one object (``pending`` / ``committed``), None when untagged."""
+        kwargs: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+        try:
+            tags = self.s3.get_object_tagging(Bucket=self.bucket, Key=key, **kwargs)["TagSet"]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError("could not read the audio's tags") from exc
+        return next((t["Value"] for t in tags if t["Key"] == STATE_TAG), None)
 
     def delete_prefix(self, prefix: str) -> DeletionReport:
         """Delete every version and delete marker under ``prefix`` (versioned bucket)."""
@@ -74,13 +110,4 @@ class BlobStore:
                     report.versions += len(chunk)
         except (ClientError, BotoCoreError) as exc:
             raise StorageError("could not delete audio") from exc
-        return report
-
-    def delete_keys(self, keys: list[str]) -> DeletionReport:
-        report = DeletionReport()
-        for key in keys:
-            part = self.delete_prefix(key)
-            report.keys += part.keys
-            report.versions += part.versions
-            report.bytes += part.bytes
         return report

@@ -180,7 +180,7 @@ def _create_bucket(s3: Any, resolver: Resolver, logical: str, props: dict[str, A
             r: dict[str, Any] = {
                 "ID": rule["Id"],
                 "Status": rule["Status"],
-                "Filter": {"Prefix": rule.get("Prefix", "")},
+                "Filter": _lifecycle_filter(rule),
             }
             if "ExpirationInDays" in rule:
                 r["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
@@ -191,6 +191,20 @@ def _create_bucket(s3: Any, resolver: Resolver, logical: str, props: dict[str, A
             rules.append(r)
         s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
     return str(name)
+
+
+def _lifecycle_filter(rule: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's Prefix / TagFilters as the S3 API's Filter (one condition, or an And)."""
+    tags = [{"Key": t["Key"], "Value": t["Value"]} for t in rule.get("TagFilters", [])]
+    prefix = rule.get("Prefix")
+    if not tags:
+        return {"Prefix": prefix or ""}
+    if len(tags) == 1 and not prefix:
+        return {"Tag": tags[0]}
+    both: dict[str, Any] = {"Tags": tags}
+    if prefix:
+        both["Prefix"] = prefix
+    return {"And": both}
 
 
 def _create_table(ddb: Any, resolver: Resolver, logical: str, props: dict[str, Any]) -> str:

@@ -109,17 +109,18 @@ def _enroll(
     )
 
     blobs = BlobStore()
-    written: list[str] = []
+    staged: list[tuple[str, str | None]] = []
     try:
-        blobs.put(sample.key, reference.data, ref.stored_media_type, sha256_hex=sample.sha256)
-        written.append(sample.key)
-        blobs.put(consent_key, consent.data, consent_audio.stored_media_type, sha256_hex=record.audio_sha256)
-        written.append(consent_key)
+        staged.append((sample.key, blobs.put(
+            sample.key, reference.data, ref.stored_media_type, sha256_hex=sample.sha256, staged=True)))
+        staged.append((consent_key, blobs.put(
+            consent_key, consent.data, consent_audio.stored_media_type,
+            sha256_hex=record.audio_sha256, staged=True)))
         store.create(speaker, record)
     except BaseException:
-        # Compensate: a failed intake leaves no orphan blob (every version of what we wrote).
-        _remove_blobs(blobs, written)
+        _abandon(staged)
         raise
+    _commit(blobs, staged)
 
     outcome = _run_enrollment(speaker, node_ids=None)
     stored = store.get(principal.tenant_id, speaker_id) or speaker
@@ -153,11 +154,20 @@ def _sample(prefix: str, checked: CheckedAudio, report: PreflightReport) -> Samp
     )
 
 
-def _remove_blobs(blobs: BlobStore, keys: list[str]) -> None:
+def _abandon(staged: list[tuple[str, str | None]]) -> None:
+    # API functions may not delete audio; staged blobs expire through the bucket lifecycle.
+    if staged:
+        get_logger().warning("intake failed: staged audio left to expire", extra={"count": len(staged)})
+
+
+def _commit(blobs: BlobStore, staged: list[tuple[str, str | None]]) -> None:
+    # The rows exist now; a blob still tagged pending would expire under them, so this must not
+    # fail quietly (boto3 already retried): the caller sees the storage error and can retry.
     try:
-        blobs.delete_keys(keys)
+        blobs.commit(staged)
     except ScaiEchoError:
-        get_logger().error("compensation failed: blobs may remain", extra={"count": len(keys)})
+        get_logger().error("could not commit staged audio", extra={"count": len(staged)})
+        raise
 
 
 # ------------------------------------------------------------------------------ samples
@@ -169,13 +179,15 @@ def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> dict
     require_pass(report)
     sample = _sample(f"tenant/{principal.tenant_id}/speakers/{speaker_id}/", ref, report)
     blobs = BlobStore()
-    blobs.put(sample.key, reference.data, ref.stored_media_type, sha256_hex=sample.sha256)
+    staged = [(sample.key, blobs.put(
+        sample.key, reference.data, ref.stored_media_type, sha256_hex=sample.sha256, staged=True))]
     try:
         quality = quality_grade([s.grade for s in speaker.samples] + [sample.grade])
         updated = store.add_sample(speaker, sample, quality)
     except BaseException:
-        _remove_blobs(blobs, [sample.key])
+        _abandon(staged)
         raise
+    _commit(blobs, staged)
     outcome = _run_enrollment(updated, node_ids=None)
     updated = store.get(principal.tenant_id, speaker_id) or updated
     threshold = get_settings().enrollment_complete_speech_s

