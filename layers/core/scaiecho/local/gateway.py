@@ -18,6 +18,7 @@ import secrets
 import threading
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, FastAPI, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -127,10 +128,13 @@ def build_router(replies: SocketReplies | None = None) -> APIRouter:
             await _pump(socket, connection_id, host, port)
         finally:
             port.unregister(connection_id)
-            await run_in_threadpool(handle_disconnect, {
-                "requestContext": _context(connection_id, "$disconnect", "DISCONNECT", host)})
-            with contextlib.suppress(Exception):
-                await socket.close()
+            # $disconnect runs even when the socket's task is being cancelled (server shutdown,
+            # a client gone mid-frame): a cancelled scope would otherwise skip it and leak the row.
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(handle_disconnect, {
+                    "requestContext": _context(connection_id, "$disconnect", "DISCONNECT", host)})
+                with contextlib.suppress(Exception):
+                    await socket.close()
 
     return router
 
