@@ -1,5 +1,6 @@
-"""Stack benchmarks on the embedded default: enrollment latency (intake -> ready, two nodes) and
-erasure latency (DELETE /speakers/{id} -> complete, evicted on two nodes).
+"""Stack benchmarks on the embedded default: enrollment latency (intake -> ready, two nodes),
+erasure latency (DELETE /speakers/{id} -> complete, evicted on two nodes) and streaming delta
+latency (audio end of an utterance -> its delta, real-time paced WebSocket streams).
 
 ``python -m scaiecho.local.bench --out .bench/latest.json`` merges its keys into the JSON (other
 parts' keys are kept) and prints a table. Latencies are wall-clock medians/p95 over N enrollments
@@ -106,10 +107,77 @@ def summarize(prefix: str, latencies: list[float], nodes: int) -> dict[str, Any]
     }
 
 
-def bench_stack(runs: int, model_dir: str | None) -> dict[str, Any]:
+AUDIO = SPEECH.parent / "audio"
+STREAM_SESSIONS = 4
+
+
+def stream_recording() -> Any:
+    """~40 s of four LibriSpeech readers with 1 s pauses (the e2e test's material, plus one)."""
+    import numpy as np
+    import soundfile as sf
+
+    parts = [sf.read(p, dtype="float32")[0] for p in (
+        SPEECH / "speaker_f_103.flac", SPEECH / "speaker_m_1040.flac",
+        AUDIO / "1034-121119-0000.flac", AUDIO / "26-495-0000.flac")]
+    gap = np.zeros(16_000, dtype=np.float32)
+    return np.concatenate([x for part in parts for x in (part, gap)])
+
+
+def bench_stream(stack: Any, http: Any) -> dict[str, Any]:
+    """Delta latency with diarize on (two readers enrolled), first one session, then
+    ``STREAM_SESSIONS`` at once; sessions held = the most sockets the gateway held at one time."""
+    import threading
+
+    from scaiecho.local.stream_client import stream_samples
+
+    enroll_ready(http, "stream bench")
+    recording = stream_recording()
+
+    def one() -> list[float]:
+        result = stream_samples(stack.stream_url, stack.demo_api_key, recording, diarize=True, speed=1.0)
+        if result.errors or not result.deltas:
+            raise RuntimeError(f"stream failed: {result.frames[-3:]}")
+        return result.latencies_s
+
+    single = one()
+    held, done = [0], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            held[0] = max(held[0], len(stack.stream_replies))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(STREAM_SESSIONS) as pool:
+        loaded = [t for ts in pool.map(lambda _: one(), range(STREAM_SESSIONS)) for t in ts]
+    done.set()
+    watcher.join()
+    return {
+        "stream_delta_latency_p50_s": round(statistics.median(single), 3),
+        "stream_delta_latency_p95_s": round(percentile(single, 0.95), 3),
+        "stream_deltas": len(single),
+        "stream_audio_s": round(len(recording) / 16_000, 1),
+        f"stream_delta_latency_p50_s_{STREAM_SESSIONS}_sessions": round(statistics.median(loaded), 3),
+        f"stream_delta_latency_p95_s_{STREAM_SESSIONS}_sessions": round(percentile(loaded, 0.95), 3),
+        "stream_sessions_held_max": held[0],
+        "stream_nodes": len(stack.nodes),
+    }
+
+
+def bench_stack(
+    runs: int, model_dir: str | None, parts: tuple[str, ...] = ("enroll", "stream")
+) -> dict[str, Any]:
     """Enrollment (intake -> ready) and erasure (DELETE -> audit complete) on two real nodes.
     The first run of each warms caches (imports, model threads) and is not counted."""
+    results: dict[str, Any] = {}
     with running_stack(model_dir) as (stack, http):
+        if "stream" in parts:
+            results.update(bench_stream(stack, http))
+        if "enroll" not in parts:
+            return results
         enrolled = [timed(enroll_ready, http, f"bench {i}") for i in range(runs + 1)]
 
         def erase(speaker_id: str) -> None:
@@ -119,7 +187,7 @@ def bench_stack(runs: int, model_dir: str | None) -> dict[str, Any]:
 
         erased = [timed(erase, speaker_id)[0] for _, speaker_id in enrolled]
         nodes = len(stack.nodes)
-    results = summarize("enroll", [t for t, _ in enrolled[1:]], nodes)
+    results.update(summarize("enroll", [t for t, _ in enrolled[1:]], nodes))
     results["enroll_reference_s"] = 14.1
     results.update(summarize("erasure", erased[1:], nodes))
     return results
@@ -130,8 +198,10 @@ def main() -> int:
     parser.add_argument("--out", default=".bench/latest.json")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--model-dir", default=os.environ.get("SCAIECHO_MODEL_DIR"))
+    parser.add_argument("--parts", default="enroll,stream",
+                        help="comma-separated: enroll (enrollment + erasure), stream")
     args = parser.parse_args()
-    results = bench_stack(args.runs, args.model_dir)
+    results = bench_stack(args.runs, args.model_dir, tuple(args.parts.split(",")))
     merge_results(Path(args.out), results)
     width = max(len(k) for k in results)
     print("\nstack benchmark (embedded default)")
