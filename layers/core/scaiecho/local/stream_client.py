@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 RATE = 16_000
-CHUNK_S = 0.1
+CHUNK_S = 0.2  # 200 ms frames: each frame is a session read + write
 
 
 @dataclass
