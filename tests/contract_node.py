@@ -3,21 +3,25 @@ routing, workflows and erasure (the real engine is tested in tests/node and test
 
 It answers ``health`` and ``evict`` (recording what it was asked to evict) and rejects any other
 action with the node's JSON error shape, as the real dispatcher does. ``answers`` scripts other
-actions (``{"transcribe": (200, {"data": …})}``), e.g. to make ``diarize`` fail; every request
-body is kept in ``requests``.
+actions: a fixed ``(status, JSON body)`` or a function of the request body giving one, e.g. to
+make ``diarize`` fail; every request body is kept in ``requests``.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+ActionHandler = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
+Answer = tuple[int, dict[str, Any]] | ActionHandler
 
 
 class ContractNode:
     def __init__(self, model_id: str = "contract-node",
-                 answers: dict[str, tuple[int, dict[str, Any]]] | None = None) -> None:
+                 answers: dict[str, Answer] | None = None) -> None:
         self.evicted: list[str] = []
         self.answers = dict(answers or {})
         self.requests: list[dict[str, Any]] = []
@@ -29,7 +33,8 @@ class ContractNode:
                 node.requests.append(body)
                 status, out = 200, {"data": {"model_id": model_id, "device": "cpu"}}
                 if body.get("action") in node.answers:
-                    status, out = node.answers[body["action"]]
+                    answer = node.answers[body["action"]]
+                    status, out = answer(body) if callable(answer) else answer
                 elif body.get("action") == "evict":
                     node.evicted += body["speaker_ids"]
                     out = {"data": {"evicted": body["speaker_ids"], "not_held": []}}

@@ -107,6 +107,37 @@ def _cmd_nodes_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scaiecho.audio.decode import decode_audio
+    from scaiecho.local.state import read_state
+    from scaiecho.local.stream_client import stream_samples
+
+    state = read_state() or {}
+    url = args.url or state.get("stream_url")
+    key = args.key or os.environ.get("SCAIECHO_API_KEY") or state.get("demo_api_key")
+    if not url or not key:
+        print("error: no running local stack (make run) and no --url/--key given", file=sys.stderr)
+        return 2
+    audio = decode_audio(Path(args.file).read_bytes())
+
+    def show(frame: dict[str, Any]) -> None:
+        if frame["type"] == "delta":
+            label = frame.get("speaker_name") or frame.get("speaker_label")
+            who = f"{label}: " if label else ""
+            print(f"[{frame['start']:7.2f} - {frame['end']:7.2f}] {who}{frame['text']}", flush=True)
+        elif frame["type"] == "error":
+            print(f"error: {frame['code']}: {frame['message']}", file=sys.stderr, flush=True)
+        elif frame["type"] == "ready":
+            print(f"(streaming {audio.duration_s:.1f} s, backend {frame['backend_used']})",
+                  file=sys.stderr, flush=True)
+
+    result = stream_samples(url, key, audio.samples, diarize=args.diarize, language=args.language,
+                            speed=args.speed, on_frame=show)
+    return 1 if result.errors else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaiecho", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +171,17 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
     revoke.add_argument("--json", action="store_true")
     revoke.set_defaults(func=_cmd_keys_revoke)
+
+    stream = sub.add_parser("stream", help="stream an audio file over the WebSocket API, print deltas")
+    stream.add_argument("file", help="any accepted audio file (wav, flac, mp3, ogg, m4a)")
+    stream.add_argument("--diarize", action="store_true", help="label speakers (scaiecho:diarize)")
+    stream.add_argument("--language", default="en", help="language hint (default en)")
+    stream.add_argument("--speed", type=float, default=1.0,
+                        help="pace: 1 = real time (default), 0 = as fast as possible")
+    stream.add_argument("--url", default=None, help="WebSocket URL (default: the local stack's)")
+    stream.add_argument("--key", default=None,
+                        help="API key (default: $SCAIECHO_API_KEY, else the local stack's demo key)")
+    stream.set_defaults(func=_cmd_stream)
 
     nodes = sub.add_parser("nodes", help="pyannote nodes").add_subparsers(dest="nodes_cmd", required=True)
     nlist = nodes.add_parser("list")

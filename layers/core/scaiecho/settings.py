@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     idempotency_table: str = "scaiecho-local-idempotency"
     voice_profiles_table: str = "scaiecho-local-voice-profiles"
     jobs_table: str = "scaiecho-local-jobs"
+    connections_table: str = "scaiecho-local-connections"
     audio_bucket: str = "scaiecho-local-audio"
     kms_key_id: str | None = None
     enroll_state_machine_arn: str | None = None
@@ -86,6 +87,26 @@ class Settings(BaseSettings):
     # (re-upload) before it is matched again.
     voice_consent_version: str = "2026-01"
 
+    # Streaming (WebSocket): a session idle this long is ended with an ``idle_timeout`` error; a
+    # session row outlives its connection at most ``stream_session_ttl_s`` (DynamoDB TTL; API
+    # Gateway ends every connection after 2 h). Utterances end after a pause of
+    # ``stream_endpoint_silence_s`` or are cut at ``stream_max_utterance_s`` (the pending audio
+    # lives in the session row, and DynamoDB items are at most 400 KB).
+    stream_idle_timeout_s: float = 60.0
+    stream_session_ttl_s: int = 3 * 3600
+    stream_endpoint_silence_s: float = 0.45
+    stream_max_utterance_s: float = 8.0
+    stream_max_session_speakers: int = 16
+    # Backend per tenant: "A" = the platform's nodes, "B" = managed STT relay (Amazon Transcribe),
+    # e.g. SCAIECHO_STREAM_BACKEND_BY_TENANT='{"acme": "B"}'.
+    stream_backend: str = "A"
+    stream_backend_by_tenant: dict[str, str] = Field(default_factory=dict)
+
+    # Identification overrides for model dirs other than the calibrated default (the node reads
+    # the same variables): SCAIECHO_ID_THRESHOLD / SCAIECHO_ID_SLOPE.
+    id_threshold: float | None = None
+    id_slope: float | None = None
+
     log_level: str = "INFO"
 
     @model_validator(mode="before")
@@ -104,7 +125,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "max_upload_mb", "workflow_wait_s", "node_timeout_s", "voice_sample_min_s", "voice_sample_max_s",
-        "voice_sample_max_mb", "max_job_audio_mb", "max_job_duration_s",
+        "voice_sample_max_mb", "max_job_audio_mb", "max_job_duration_s", "stream_idle_timeout_s",
+        "stream_endpoint_silence_s",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
@@ -139,6 +161,31 @@ class Settings(BaseSettings):
         if self.voice_sample_min_s > self.voice_sample_max_s:
             raise ValueError("voice_sample_min_s must not exceed voice_sample_max_s")
         return self
+
+    @field_validator("stream_max_utterance_s")
+    @classmethod
+    def _utterance_fits_an_item(cls, value: float) -> float:
+        # 16 kHz 16-bit audio is 32 KB/s: 9 s + 1 s of context + one frame stays under 400 KB.
+        if not 1.0 <= value <= 9.0:
+            raise ValueError("must be between 1 and 9 seconds (the session row holds the audio)")
+        return value
+
+    @field_validator("stream_backend")
+    @classmethod
+    def _backend(cls, value: str) -> str:
+        if value not in ("A", "B"):
+            raise ValueError('must be "A" (nodes) or "B" (managed STT)')
+        return value
+
+    @field_validator("stream_backend_by_tenant")
+    @classmethod
+    def _backends(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(v not in ("A", "B") for v in value.values()):
+            raise ValueError('every tenant\'s backend must be "A" or "B"')
+        return value
+
+    def stream_backend_for(self, tenant_id: str) -> str:
+        return self.stream_backend_by_tenant.get(tenant_id, self.stream_backend)
 
     def voice_profiles_enabled_for(self, tenant_id: str) -> bool:
         return self.voice_profiles_enabled_by_tenant.get(tenant_id, self.voice_profiles_enabled)

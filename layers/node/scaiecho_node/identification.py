@@ -1,79 +1,35 @@
-"""Identification: which diarized clusters are which enrolled candidates. Pure numpy/scipy.
+"""Identification: which diarized clusters are which enrolled candidates.
 
-Scores are cosine similarities between L2-normalised embeddings from the same model. They are
-mapped to [0, 1] with a logistic curve centred on the calibrated threshold, so a score of 0.5
-is exactly the decision boundary and the API's ``match_score`` reads as a confidence:
-
-    score = 1 / (1 + exp(-SCORE_SLOPE * (cosine - COSINE_THRESHOLD)))
+The scoring (cosine, calibrated threshold, logistic match score) lives in
+:mod:`scaiecho.domain.identification`, shared with the torch-free streaming path; this module adds
+the one-to-one assignment of many clusters to many candidates, which needs scipy.
 
 Assignment is one-to-one (Hungarian on the scores): a candidate names at most one cluster and a
 cluster at most one candidate; pairs below the threshold are dropped, so unmatched clusters keep
 their anonymous labels. Only candidates passed in can ever be named.
-
-The constants come from ``python -m scaiecho_node.calibrate`` on LibriSpeech train-clean-100
-(251 readers; enrollment = first half of an utterance, test = second half, impostors = all other
-readers), for the embedded default model (CAM++ 192-d). Other models (community-1's WeSpeaker
-ResNet) live in another space and should be recalibrated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-# Calibrated on LibriSpeech (see module docstring and calibrate.py); cosine similarity.
-# Chosen on fold A (126 readers) as the lowest cosine with open-set false accepts <= 1 %, plus
-# a 0.02 margin. On held-out fold B (125 readers, gallery of 124-125 voiceprints, ~7 s halves):
-# identification accuracy 97.6 %, false-accept rate 0.8 % (0.52: 2.4 %; 0.56: 0 % FAR but
-# 96.8 % accuracy). Target-pair cosine p05 = 0.59, impostor-pair p99 = 0.35.
-# Open-set FAR grows with the gallery size (the best of N impostors): with a handful of
-# candidates per request, as the platform sends, it is far lower.
-COSINE_THRESHOLD = 0.54
-# Logistic slope fitted on fold A (class-balanced log-loss): scores are near-binary because
-# target and impostor cosines barely overlap (cosine 0.60 → 0.92, 0.50 → 0.17).
-SCORE_SLOPE = 40.0
+from scaiecho.domain.identification import (
+    COSINE_THRESHOLD,
+    SCORE_SLOPE,
+    Candidate,
+    Match,
+    cosine_matrix,
+    l2_normalise,
+    score_from_cosine,
+)
 
-
-@dataclass(frozen=True)
-class Candidate:
-    speaker_id: str
-    embedding: np.ndarray  # (dimension,), L2-normalised
-
-
-@dataclass(frozen=True)
-class Match:
-    cluster: int
-    speaker_id: str
-    score: float  # in [0, 1]
-    cosine: float
-
-
-def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    """Unit-normalise the last axis; zero vectors stay zero."""
-    vectors = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(norms > 0, vectors / np.where(norms > 0, norms, 1.0), 0.0)
-    return out
-
-
-def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(n, d) x (m, d) → (n, m) cosine similarities (NaN rows/zero vectors score -1)."""
-    sims = l2_normalise(np.atleast_2d(a)) @ l2_normalise(np.atleast_2d(b)).T
-    return np.nan_to_num(sims, nan=-1.0)
-
-
-def score_from_cosine(
-    cosine: np.ndarray | float,
-    *,
-    threshold: float = COSINE_THRESHOLD,
-    slope: float = SCORE_SLOPE,
-) -> np.ndarray:
-    """Map cosine similarity to a [0, 1] match score (0.5 at the threshold)."""
-    return 1.0 / (1.0 + np.exp(-slope * (np.asarray(cosine, dtype=np.float64) - threshold)))
+__all__ = [
+    "COSINE_THRESHOLD", "SCORE_SLOPE", "Candidate", "Match", "assign", "cosine_matrix",
+    "l2_normalise", "score_from_cosine",
+]
 
 
 def assign(

@@ -11,9 +11,11 @@ from typing import Any
 
 from pynamodb.attributes import (
     BinaryAttribute,
+    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
@@ -258,6 +260,39 @@ class JobRow(Model):
     completed_at = UTCDateTimeAttribute(null=True)
 
 
+class ConnectionRow(Model):
+    """A WebSocket streaming session (API Gateway connection id). Deleted at close/disconnect;
+    ``expires_at`` (TTL) removes rows of connections that vanished without a $disconnect.
+
+    ``pending`` (audio not yet transcribed) and ``centroids`` (session voice clusters) are
+    biometric: the table is encrypted with the platform's KMS key, and they are never logged.
+    """
+
+    class Meta(_Unbound):
+        pass
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    tenant_id = UnicodeAttribute()
+    key_id = UnicodeAttribute()
+    scopes = UnicodeAttribute()  # comma-separated, as the authorizer context carries them
+    reply_endpoint = UnicodeAttribute(null=True)  # @connections management endpoint
+    status = UnicodeAttribute(default="connected")  # connected | open
+    params = JSONAttribute(null=True)  # the open frame's parameters
+    backend = UnicodeAttribute(null=True)
+    pcm = JSONAttribute(null=True)  # streamed-audio decoder state (no audio)
+    pcm_bytes = BinaryAttribute(null=True, legacy_encoding=False)  # WAV header / partial sample
+    pending = BinaryAttribute(null=True, legacy_encoding=False)  # 16 kHz int16 mono
+    consumed = NumberAttribute(default=0)  # samples of ``pending`` already endpointed
+    pending_start = NumberAttribute(default=0)  # session sample index of pending[0]
+    centroids = BinaryAttribute(null=True, legacy_encoding=False)  # float32 (n, dim)
+    cluster_counts = ListAttribute(of=NumberAttribute, null=True)
+    seq = NumberAttribute(default=0)  # deltas sent
+    connected_at = UTCDateTimeAttribute(default=utcnow)
+    last_activity = NumberAttribute(default=0)  # epoch seconds
+    expires_at = TTLAttribute(null=True)
+    rev = NumberAttribute(default=0)  # compare-and-set revision
+
+
 _TABLES: dict[type[Model], str] = {
     ApiKeyRow: "api_keys_table",
     NodeRow: "nodes_table",
@@ -269,6 +304,7 @@ _TABLES: dict[type[Model], str] = {
     ErasureEventRow: "erasure_audit_table",
     VoiceProfileRow: "voice_profiles_table",
     JobRow: "jobs_table",
+    ConnectionRow: "connections_table",
 }
 
 

@@ -1,6 +1,7 @@
 """Stack benchmarks on the embedded default: enrollment latency (intake -> ready, two nodes),
-erasure latency (DELETE /speakers/{id} -> complete, evicted on two nodes), and transcription jobs
-(end-to-end time per audio minute, throughput, word-level speaker attribution: bench_jobs.py).
+erasure latency (DELETE /speakers/{id} -> complete, evicted on two nodes), transcription jobs
+(end-to-end time per audio minute, throughput, word-level speaker attribution: bench_jobs.py) and
+streaming delta latency (audio end of an utterance -> its delta, real-time paced WebSocket streams).
 
 ``python -m scaiecho.local.bench --out .bench/latest.json`` merges its keys into the JSON (other
 parts' keys are kept) and prints a table. Latencies are wall-clock medians/p95 over N enrollments
@@ -107,6 +108,76 @@ def summarize(prefix: str, latencies: list[float], nodes: int) -> dict[str, Any]
     }
 
 
+AUDIO = SPEECH.parent / "audio"
+STREAM_SESSIONS = 3
+
+
+def stream_recording() -> Any:
+    """~40 s of four LibriSpeech readers with 1 s pauses (the e2e test's material, plus one)."""
+    import numpy as np
+    import soundfile as sf
+
+    parts = [sf.read(p, dtype="float32")[0] for p in (
+        SPEECH / "speaker_f_103.flac", SPEECH / "speaker_m_1040.flac",
+        AUDIO / "1034-121119-0000.flac", AUDIO / "26-495-0000.flac")]
+    gap = np.zeros(16_000, dtype=np.float32)
+    return np.concatenate([x for part in parts for x in (part, gap)])
+
+
+def bench_stream(stack: Any, http: Any) -> dict[str, Any]:
+    """Delta latency with diarize on (two readers enrolled), first one session, then
+    ``STREAM_SESSIONS`` at once; sessions held = the most sockets the gateway held at one time."""
+    import threading
+
+    from scaiecho.local.stack import say
+    from scaiecho.local.stream_client import stream_samples
+
+    enroll_ready(http, "stream bench")
+    recording = stream_recording()
+
+    def one() -> list[float]:
+        result = stream_samples(stack.stream_url, stack.demo_api_key, recording, diarize=True, speed=1.0)
+        if result.errors or not result.deltas:
+            raise RuntimeError(f"stream failed: {result.frames[-3:]}")
+        return result.latencies_s
+
+    single = one()
+    held, done = [0], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            held[0] = max(held[0], len(stack.stream_replies))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(_: int) -> list[float] | None:
+        try:
+            return one()
+        except Exception as exc:  # a session that broke under load is counted, not fatal
+            say(f"a concurrent stream failed: {type(exc).__name__}: {exc}")
+            return None
+
+    with ThreadPoolExecutor(STREAM_SESSIONS) as pool:
+        outcomes = list(pool.map(attempt, range(STREAM_SESSIONS)))
+    done.set()
+    watcher.join()
+    loaded = [t for ts in outcomes if ts for t in ts] or [float("nan")]
+    return {
+        "stream_delta_latency_p50_s": round(statistics.median(single), 3),
+        "stream_delta_latency_p95_s": round(percentile(single, 0.95), 3),
+        "stream_deltas": len(single),
+        "stream_audio_s": round(len(recording) / 16_000, 1),
+        f"stream_delta_latency_p50_s_{STREAM_SESSIONS}_sessions": round(statistics.median(loaded), 3),
+        f"stream_delta_latency_p95_s_{STREAM_SESSIONS}_sessions": round(percentile(loaded, 0.95), 3),
+        "stream_sessions_held_max": held[0],
+        f"stream_sessions_completed_of_{STREAM_SESSIONS}": sum(1 for ts in outcomes if ts),
+        "stream_nodes": len(stack.nodes),
+    }
+
+
 def bench_enrollment(stack: Any, http: Any, runs: int) -> dict[str, Any]:
     """Enrollment (intake -> ready) and erasure (DELETE -> audit complete) on two real nodes.
     The first run of each warms caches (imports, model threads) and is not counted."""
@@ -125,7 +196,7 @@ def bench_enrollment(stack: Any, http: Any, runs: int) -> dict[str, Any]:
     return results
 
 
-def bench_stack(runs: int, model_dir: str | None, *, parts: tuple[str, ...] = ("enroll", "jobs"),
+def bench_stack(runs: int, model_dir: str | None, *, parts: tuple[str, ...] = ("enroll", "jobs", "stream"),
                 job_conversations: int = 6) -> dict[str, Any]:
     import httpx
 
@@ -143,6 +214,8 @@ def bench_stack(runs: int, model_dir: str | None, *, parts: tuple[str, ...] = ("
             with httpx.Client(base_url=stack.api_url, timeout=300,
                               headers={"Authorization": f"Bearer {key}"}) as jobs_http:
                 results.update(bench_jobs(jobs_http, "bench-jobs", job_conversations))
+        if "stream" in parts:
+            results.update(bench_stream(stack, http))
     return results
 
 
@@ -151,7 +224,8 @@ def main() -> int:
     parser.add_argument("--out", default=".bench/latest.json")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--model-dir", default=os.environ.get("SCAIECHO_MODEL_DIR"))
-    parser.add_argument("--parts", default="enroll,jobs", help="comma-separated: enroll, jobs")
+    parser.add_argument("--parts", default="enroll,jobs,stream",
+                        help="comma-separated: enroll (enrollment + erasure), jobs, stream")
     parser.add_argument("--job-conversations", type=int, default=6)
     args = parser.parse_args()
     results = bench_stack(args.runs, args.model_dir, parts=tuple(args.parts.split(",")),

@@ -67,12 +67,17 @@ class LocalStack:
     nodes: list[Any] = field(default_factory=list)
     demo_api_key: str = ""
     provisioned: Any = None
+    stream_replies: Any = None
     _uvicorn: Any = None
     _api_thread: threading.Thread | None = None
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.config.port}/v1/modules/scaiecho"
+
+    @property
+    def stream_url(self) -> str:
+        return f"ws://127.0.0.1:{self.config.port}/v1/modules/scaiecho/stream"
 
     # -------------------------------------------------------------- lifecycle
     def start_aws(self) -> None:
@@ -191,11 +196,13 @@ class LocalStack:
     def start_api(self, *, in_thread: bool) -> None:
         import uvicorn
 
-        from scaiecho.api.app import create_app
+        from scaiecho.api.app import API_PREFIX, create_app
+        from scaiecho.local.gateway import mount
 
+        app = create_app()
+        self.stream_replies = mount(app, API_PREFIX)  # the WebSocket API's stand-in
         config = uvicorn.Config(
-            create_app(), host="127.0.0.1", port=self.config.port, log_level="warning",
-            access_log=False,
+            app, host="127.0.0.1", port=self.config.port, log_level="warning", access_log=False,
         )
         self._uvicorn = uvicorn.Server(config)
         if in_thread:
@@ -218,6 +225,7 @@ class LocalStack:
             {
                 "pid": os.getpid(),
                 "api_url": self.api_url,
+                "stream_url": self.stream_url,
                 "moto_url": self.moto_url,
                 "demo_api_key": self.demo_api_key,
                 "demo_tenant": DEMO_TENANT,
@@ -260,6 +268,7 @@ def serve(config: StackConfig) -> int:
         say("ready")
         print(
             "\n  REST API   " + stack.api_url
+            + "\n  WebSocket  " + stack.stream_url
             + "\n  health     " + stack.api_url + "/health"
             + "\n  API docs   " + stack.api_url + "/docs"
             + f"\n  demo key   {stack.demo_api_key}   (tenant '{DEMO_TENANT}', all scopes)"

@@ -1,0 +1,152 @@
+"""Streaming sessions in DynamoDB (the ``connections`` table). Domain objects out.
+
+Every route invocation of a connection reads the session, works, and writes it back with a
+compare-and-set on ``rev``: on API Gateway two frames of one connection may be handled by two
+Lambdas at once, and neither may silently overwrite the other's audio.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBException
+
+from scaiecho.adapters.tables import ConnectionRow, ensure_bound, utcnow
+from scaiecho.errors import Conflict, StorageError
+from scaiecho.settings import get_settings
+
+
+@dataclass
+class StreamSession:
+    connection_id: str
+    tenant_id: str
+    key_id: str
+    scopes: str
+    reply_endpoint: str | None = None
+    status: str = "connected"
+    params: dict[str, Any] | None = None
+    backend: str | None = None
+    pcm: dict[str, Any] | None = None
+    pcm_bytes: bytes = b""
+    pending: bytes = b""
+    consumed: int = 0
+    pending_start: int = 0
+    centroids: np.ndarray | None = field(default=None, repr=False)
+    cluster_counts: list[int] = field(default_factory=list)
+    seq: int = 0
+    last_activity: float = 0.0
+    rev: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+
+def _to_domain(row: ConnectionRow) -> StreamSession:
+    centroids = None
+    if row.centroids and row.cluster_counts:
+        centroids = np.frombuffer(row.centroids, dtype="<f4").reshape(len(row.cluster_counts), -1)
+    return StreamSession(
+        connection_id=row.connection_id, tenant_id=row.tenant_id, key_id=row.key_id,
+        scopes=row.scopes, reply_endpoint=row.reply_endpoint, status=row.status,
+        params=row.params, backend=row.backend, pcm=row.pcm, pcm_bytes=row.pcm_bytes or b"",
+        pending=row.pending or b"", consumed=int(row.consumed or 0),
+        pending_start=int(row.pending_start or 0), centroids=centroids,
+        cluster_counts=[int(str(c)) for c in (row.cluster_counts or [])], seq=int(row.seq or 0),
+        last_activity=float(row.last_activity or 0), rev=int(row.rev or 0),
+    )
+
+
+def _to_row(session: StreamSession, rev: int) -> ConnectionRow:
+    ttl = datetime.now(UTC) + timedelta(seconds=get_settings().stream_session_ttl_s)
+    has_clusters = session.centroids is not None and len(session.cluster_counts) > 0
+    return ConnectionRow(
+        session.connection_id, tenant_id=session.tenant_id, key_id=session.key_id,
+        scopes=session.scopes, reply_endpoint=session.reply_endpoint, status=session.status,
+        params=session.params, backend=session.backend, pcm=session.pcm,
+        pcm_bytes=session.pcm_bytes or None, pending=session.pending or None,
+        consumed=session.consumed, pending_start=session.pending_start,
+        centroids=np.asarray(session.centroids, dtype="<f4").tobytes() if has_clusters else None,
+        cluster_counts=list(session.cluster_counts) if has_clusters else None,
+        seq=session.seq, connected_at=utcnow(), last_activity=session.last_activity,
+        expires_at=ttl, rev=rev,
+    )
+
+
+class ConnectionStore:
+    def create(self, session: StreamSession) -> StreamSession:
+        ensure_bound()
+        session.last_activity = time.time()
+        try:
+            _to_row(session, 0).save(condition=ConnectionRow.connection_id.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise Conflict("the connection already has a session", code="session_exists") from exc
+            raise StorageError("could not create the streaming session") from exc
+        except PynamoDBException as exc:
+            raise StorageError("could not create the streaming session") from exc
+        session.rev = 0
+        return session
+
+    def get(self, connection_id: str) -> StreamSession | None:
+        ensure_bound()
+        try:
+            return _to_domain(ConnectionRow.get(connection_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("could not read the streaming session") from exc
+
+    def save(self, session: StreamSession) -> bool:
+        """Write the session if nobody else did since it was read (False: reload and redo)."""
+        ensure_bound()
+        try:
+            _to_row(session, session.rev + 1).save(
+                condition=ConnectionRow.connection_id.exists() & (ConnectionRow.rev == session.rev)
+            )
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise StorageError("could not save the streaming session") from exc
+        except PynamoDBException as exc:
+            raise StorageError("could not save the streaming session") from exc
+        session.rev += 1
+        return True
+
+    def delete(self, connection_id: str) -> bool:
+        """Forget the session and its pending audio (idempotent); True when a row was deleted."""
+        ensure_bound()
+        try:
+            ConnectionRow(connection_id).delete(condition=ConnectionRow.connection_id.exists())
+            return True
+        except DeleteError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise StorageError("could not delete the streaming session") from exc
+        except PynamoDBException as exc:
+            raise StorageError("could not delete the streaming session") from exc
+
+    def idle_since(self, before_epoch: float) -> list[tuple[str, str | None]]:
+        """(connection id, reply endpoint) of sessions without activity since ``before_epoch``."""
+        ensure_bound()
+        try:
+            return [
+                (r.connection_id, r.reply_endpoint)
+                for r in ConnectionRow.scan(
+                    filter_condition=ConnectionRow.last_activity < before_epoch,
+                    attributes_to_get=["connection_id", "reply_endpoint"],
+                )
+            ]
+        except PynamoDBException as exc:
+            raise StorageError("could not scan the streaming sessions") from exc
+
+    def count(self) -> int:
+        ensure_bound()
+        try:
+            return sum(1 for _ in ConnectionRow.scan(attributes_to_get=["connection_id"]))
+        except PynamoDBException as exc:
+            raise StorageError("could not count the streaming sessions") from exc

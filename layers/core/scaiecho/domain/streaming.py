@@ -1,0 +1,198 @@
+"""The streaming protocol (WebSocket): client frames in, server frames out. Pure, no I/O.
+
+Client → server::
+
+    {"type": "open", "language_hint": "en"|null, "media_type": "audio/wav"|"audio/pcm",
+     "diarize": false, "sample_rate": 16000}                 # sample_rate: audio/pcm only
+    {"type": "audio", "data": "<base64>"}                     # or a binary frame (local gateway)
+    {"type": "close"}
+
+Server → client::
+
+    {"type": "ready", "backend_used": "A"|"B"}
+    {"type": "delta", "seq", "text", "start", "end", "final", "speaker_label"?, ...}
+    {"type": "closed"}
+    {"type": "error", "code", "message"}
+
+Every violation is a :class:`StreamError` with a stable code; ``fatal`` errors end the session
+(the server sends the error frame, deletes the session and closes the connection).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+# API Gateway WebSocket frames are at most 32 KB; the local gateway enforces the same limit so
+# a client that works locally works on AWS.
+MAX_FRAME_BYTES = 32 * 1024
+DEFAULT_SAMPLE_RATE = 16_000
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 48_000
+MEDIA_WAV = "audio/wav"
+MEDIA_PCM = "audio/pcm"
+MEDIA_TYPES = (MEDIA_WAV, MEDIA_PCM)
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+
+
+class Backend(StrEnum):
+    """A = the platform's own nodes (text + speaker labels); B = managed STT relay (text only)."""
+
+    NODES = "A"
+    MANAGED = "B"
+
+
+class StreamError(Exception):
+    """A protocol or session failure reported to the client as an ``error`` frame."""
+
+    def __init__(self, code: str, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fatal = fatal
+
+    def frame(self) -> dict[str, Any]:
+        return error_frame(self.code, self.message)
+
+
+@dataclass(frozen=True)
+class OpenParams:
+    language_hint: str | None
+    media_type: str
+    diarize: bool
+    sample_rate: int  # audio/pcm: as declared; audio/wav: taken from the stream's header
+
+    def serialize(self) -> dict[str, Any]:
+        return {"language_hint": self.language_hint, "media_type": self.media_type,
+                "diarize": self.diarize, "sample_rate": self.sample_rate}
+
+
+@dataclass(frozen=True)
+class OpenFrame:
+    params: OpenParams
+
+
+@dataclass(frozen=True)
+class AudioFrame:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CloseFrame:
+    pass
+
+
+ClientFrame = OpenFrame | AudioFrame | CloseFrame
+
+
+def parse_frame(body: str | bytes | None, *, binary: bool) -> ClientFrame:
+    """One client frame. ``binary`` frames are raw audio; text frames are JSON objects."""
+    if body is None or len(body) == 0:
+        raise StreamError("empty_frame", "empty frame")
+    if len(body) > MAX_FRAME_BYTES:
+        raise StreamError(
+            "frame_too_large",
+            f"frame of {len(body)} bytes exceeds the {MAX_FRAME_BYTES}-byte limit; send smaller chunks",
+            fatal=True,
+        )
+    if binary:
+        return AudioFrame(body if isinstance(body, bytes) else body.encode())
+    try:
+        message = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise StreamError("invalid_json", "text frames must be JSON objects") from None
+    if not isinstance(message, dict):
+        raise StreamError("invalid_json", "text frames must be JSON objects")
+    kind = message.get("type")
+    if kind == "open":
+        return OpenFrame(parse_open(message))
+    if kind == "audio":
+        return AudioFrame(_audio_data(message.get("data")))
+    if kind == "close":
+        return CloseFrame()
+    raise StreamError(
+        "unknown_type", f"unknown frame type {kind!r}; expected open, audio or close"
+    )
+
+
+def parse_open(message: dict[str, Any]) -> OpenParams:
+    media_type = message.get("media_type")
+    if media_type not in MEDIA_TYPES:
+        raise StreamError(
+            "unsupported_media_type",
+            f"media_type {media_type!r} is not supported; use {' or '.join(MEDIA_TYPES)}",
+            fatal=True,
+        )
+    language = message.get("language_hint")
+    if language is not None and (not isinstance(language, str) or not _LANGUAGE.match(language)):
+        raise StreamError("invalid_open", "language_hint must be a language code like 'en' or null",
+                          fatal=True)
+    diarize = message.get("diarize", False)
+    if not isinstance(diarize, bool):
+        raise StreamError("invalid_open", "diarize must be true or false", fatal=True)
+    rate = message.get("sample_rate", DEFAULT_SAMPLE_RATE)
+    if (
+        isinstance(rate, bool) or not isinstance(rate, int)
+        or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE
+    ):
+        raise StreamError(
+            "invalid_sample_rate",
+            f"sample_rate must be an integer from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE}",
+            fatal=True,
+        )
+    return OpenParams(language_hint=language, media_type=media_type, diarize=diarize, sample_rate=rate)
+
+
+def _audio_data(data: Any) -> bytes:
+    if not isinstance(data, str) or not data:
+        raise StreamError("invalid_audio_encoding", 'audio frames need "data": a base64 string')
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise StreamError("invalid_audio_encoding", "audio data is not valid base64") from None
+
+
+# ---------------------------------------------------------------- server frames
+
+
+def ready_frame(backend: Backend) -> dict[str, Any]:
+    return {"type": "ready", "backend_used": backend.value}
+
+
+def closed_frame() -> dict[str, Any]:
+    return {"type": "closed"}
+
+
+def error_frame(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Text of one stretch of audio, with session times in seconds since the first audio."""
+
+    text: str
+    start: float
+    end: float
+    final: bool = True
+    speaker_label: str | None = None
+    speaker_name: str | None = None  # an enrolled speaker's display name
+    match_score: float | None = None
+
+    def frame(self, seq: int) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": "delta", "seq": seq, "text": self.text,
+            "start": round(self.start, 3), "end": round(self.end, 3), "final": self.final,
+        }
+        if self.speaker_label is not None:
+            out["speaker_label"] = self.speaker_label
+            if self.speaker_name is not None:
+                out["speaker_name"] = self.speaker_name
+            if self.match_score is not None:
+                out["match_score"] = round(self.match_score, 4)
+        return out

@@ -1,0 +1,363 @@
+"""Streaming over the local WebSocket gateway, in-process under moto: the real route handlers,
+session table, endpointing and node contract; the node is a contract process whose ``transcribe``
+and ``embed`` answers are computed from the audio it receives (its spectrum), so labels depend on
+what was actually streamed. Real models are exercised in tests/e2e/test_streaming_e2e.py."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+import wave
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
+
+from scaiecho.adapters.connections import ConnectionStore
+from scaiecho.adapters.nodes import NodeStore
+from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
+from scaiecho.adapters.voiceprints import VoiceprintCipher
+from scaiecho.api.app import API_PREFIX, create_app
+from scaiecho.domain.speakers import EnrollmentStatus
+from scaiecho.local import moto_patches
+from scaiecho.local.gateway import mount
+from tests.conftest import _reset_settings, auth
+from tests.contract_node import ContractNode
+from tests.integration.test_enrollment import create
+
+RATE = 16_000
+STREAM = f"{API_PREFIX}/stream"
+VOICE_A, VOICE_B = 180.0, 330.0  # fundamentals of two synthetic "voices"
+
+
+# ---------------------------------------------------------------- audio the node can tell apart
+
+
+def voice(f0: float, seconds: float = 1.6, seed: int = 0) -> np.ndarray:
+    """Harmonic bursts at ``f0`` with a 4 Hz syllable envelope over a quiet noise floor."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * RATE)) / RATE
+    tone = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 5))
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)
+    return (0.25 * tone * envelope + 0.002 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def silence(seconds: float, seed: int = 1) -> np.ndarray:
+    return (0.002 * np.random.default_rng(seed).standard_normal(int(seconds * RATE))).astype(np.float32)
+
+
+def pcm16(x: np.ndarray) -> bytes:
+    return (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def spectrum_embedding(samples: np.ndarray) -> list[float]:
+    """32 bands of 50 Hz (0-1600 Hz): one voice's harmonics light the same bands every time."""
+    spec = np.abs(np.fft.rfft(samples))
+    freqs = np.fft.rfftfreq(samples.size, 1 / RATE)
+    bands = np.array([spec[(freqs >= lo) & (freqs < lo + 50)].sum() for lo in range(0, 1600, 50)])
+    return (bands / np.linalg.norm(bands)).tolist()
+
+
+def _decode(body: dict[str, Any]) -> np.ndarray:
+    with wave.open(io.BytesIO(base64.b64decode(body["audio"]["b64"]))) as w:
+        assert w.getframerate() == RATE and w.getnchannels() == 1
+        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+
+
+def _transcribe(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    if body.get("language") not in (None, "en"):
+        return 422, {"error": {"code": "unsupported_language", "message": "model is English-only"}}
+    x = _decode(body)
+    peak = float(np.fft.rfftfreq(x.size, 1 / RATE)[np.argmax(np.abs(np.fft.rfft(x)))])
+    dur = x.size / RATE
+    return 200, {"data": {"duration_s": dur, "language": "en", "model": "contract", "warnings": [],
+                          "segments": [{"start": 0.0, "end": dur, "text": f" tone near {peak:.0f} Hz",
+                                        "words": []}]}}
+
+
+def _embed(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return 200, {"data": {"embedding": spectrum_embedding(_decode(body)), "speech_s": 1.0}}
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def node(aws: Any) -> Iterator[ContractNode]:
+    contract = ContractNode(answers={"transcribe": _transcribe, "embed": _embed})
+    store = NodeStore()
+    store.register("node-1", "scaiecho-local-node-1")
+    store.record_probe("node-1", online=True, health={"model_id": "contract"}, error=None)
+    moto_patches.register_endpoint("scaiecho-local-node-1", contract.url)
+    yield contract
+    contract.stop()
+
+
+@pytest.fixture
+def client(aws: Any) -> Iterator[TestClient]:
+    app = create_app()
+    mount(app, API_PREFIX)
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def stream_key(make_key: Any) -> str:
+    return str(make_key("acme", "scaiecho:transcribe,scaiecho:diarize"))
+
+
+def enrolled_speaker(api: Any, make_key: Any, samples: np.ndarray) -> str:
+    """A ready speaker of tenant acme whose voiceprint on node-1 is the embedding of ``samples``."""
+    speaker_id = create(api, make_key("acme", "scaiecho:enroll"))
+    sealed = VoiceprintCipher().seal(spectrum_embedding(samples), tenant_id="acme", subject_id=speaker_id)
+    assert WarmRegistry().put(tenant_id="acme", speaker_id=speaker_id, node_id="node-1", sealed=sealed,
+                              dim=32, model_id="contract", model_version="1", sample_ids=[])
+    SpeakerStore().set_enrollment("acme", speaker_id, status=EnrollmentStatus.READY,
+                                  enrolled_on=["node-1"], note=None)
+    return speaker_id
+
+
+def open_frame(**overrides: Any) -> dict[str, Any]:
+    return {"type": "open", "language_hint": "en", "media_type": "audio/pcm", "diarize": True,
+            **overrides}
+
+
+def send_audio(ws: Any, audio: bytes, *, chunk: int = 3200, binary: bool = True) -> None:
+    for i in range(0, len(audio), chunk):
+        if binary:
+            ws.send_bytes(audio[i:i + chunk])
+        else:
+            ws.send_json({"type": "audio", "data": base64.b64encode(audio[i:i + chunk]).decode()})
+
+
+def until(ws: Any, kind: str) -> list[dict[str, Any]]:
+    frames = []
+    while True:
+        frame = ws.receive_json()
+        frames.append(frame)
+        if frame["type"] in (kind, "error"):
+            return frames
+
+
+def assert_closed_by_server(ws: Any) -> None:
+    with pytest.raises(WebSocketDisconnect):
+        ws.receive_json()
+
+
+def sessions() -> int:
+    return ConnectionStore().count()
+
+
+# ---------------------------------------------------------------- the protocol
+
+
+def test_enrolled_and_unenrolled_voices_get_their_labels(
+    client: TestClient, api: Any, make_key: Any, node: ContractNode, stream_key: str,
+) -> None:
+    speaker_id = enrolled_speaker(api, make_key, voice(VOICE_A, seed=7))
+    audio = np.concatenate([silence(0.5), voice(VOICE_A), silence(1.0), voice(VOICE_B, seed=3),
+                            silence(1.0), voice(VOICE_A, seed=5), silence(0.3)])
+    with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
+        ws.send_json(open_frame())
+        assert ws.receive_json() == {"type": "ready", "backend_used": "A"}
+        assert sessions() == 1
+        send_audio(ws, pcm16(audio[: audio.size // 2]), binary=True)
+        send_audio(ws, pcm16(audio[audio.size // 2:]), binary=False)  # API Gateway's form
+        ws.send_json({"type": "close"})
+        frames = until(ws, "closed")
+        assert_closed_by_server(ws)
+    deltas = [f for f in frames if f["type"] == "delta"]
+    assert frames[-1] == {"type": "closed"}
+    assert [d["speaker_label"] for d in deltas] == [speaker_id, "spk_0", speaker_id]
+    assert all("tone near" in d["text"] and d["final"] is True for d in deltas)
+    assert deltas[0]["speaker_name"] and 0.5 < deltas[0]["match_score"] <= 1.0
+    assert [d["seq"] for d in deltas] == [0, 1, 2]
+    # session times: the utterances start where the voices were streamed
+    assert [round(d["start"]) for d in deltas] == [0, 3, 6]
+    assert all(d["start"] < d["end"] for d in deltas)
+    assert sessions() == 0  # closed: no session row, no pending audio left behind
+
+
+def test_without_diarize_deltas_have_no_speaker_label(
+    client: TestClient, node: ContractNode, stream_key: str
+) -> None:
+    with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
+        ws.send_json(open_frame(diarize=False))
+        ws.receive_json()
+        send_audio(ws, pcm16(np.concatenate([voice(VOICE_B), silence(1.0)])))
+        ws.send_json({"type": "close"})
+        frames = until(ws, "closed")
+    deltas = [f for f in frames if f["type"] == "delta"]
+    assert len(deltas) == 1 and "speaker_label" not in deltas[0]
+    assert not [r for r in node.requests if r["action"] == "embed"]
+
+
+def test_wav_stream_at_48k_stereo_is_resampled(client: TestClient, node: ContractNode,
+                                               stream_key: str) -> None:
+    mono = np.concatenate([voice(VOICE_B), silence(1.0)])
+    t48 = np.interp(np.arange(int(mono.size * 3)) / 3, np.arange(mono.size), mono)
+    stereo = np.stack([t48, t48], axis=1).reshape(-1)
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(48_000)
+        w.writeframes(pcm16(stereo))
+    with client.websocket_connect(f"{STREAM}?api_key={stream_key}") as ws:  # browser-style key
+        ws.send_json(open_frame(media_type="audio/wav", diarize=False))
+        ws.receive_json()
+        send_audio(ws, buf.getvalue(), chunk=7001)  # odd sizes: header and samples split anywhere
+        ws.send_json({"type": "close"})
+        frames = until(ws, "closed")
+    deltas = [f for f in frames if f["type"] == "delta"]
+    assert len(deltas) == 1 and "tone near 330 Hz" in deltas[0]["text"]
+    assert deltas[0]["start"] < 0.3 and 1.5 < deltas[0]["end"] < 2.1
+
+
+# ---------------------------------------------------------------- bad input and teardown
+
+
+@pytest.mark.parametrize(
+    ("first", "code"),
+    [
+        ({"bytes": b"\x00\x01" * 800}, "not_open"),
+        ({"json": {"type": "audio", "data": base64.b64encode(b"\x00" * 64).decode()}}, "not_open"),
+        ({"json": {"type": "open", "media_type": "audio/mpeg"}}, "unsupported_media_type"),
+        ({"json": open_frame(sample_rate=96_000)}, "invalid_sample_rate"),
+        ({"bytes": b"\x00" * (32 * 1024 + 1)}, "frame_too_large"),
+    ],
+)
+def test_fatal_frames_get_an_error_and_end_the_session(
+    client: TestClient, node: ContractNode, stream_key: str, first: dict[str, Any], code: str
+) -> None:
+    with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
+        if "bytes" in first:
+            ws.send_bytes(first["bytes"])
+        else:
+            ws.send_json(first["json"])
+        error = ws.receive_json()
+        assert error["type"] == "error" and error["code"] == code and error["message"]
+        assert_closed_by_server(ws)
+    assert sessions() == 0
+
+
+def test_unknown_type_and_bad_json_are_reported_and_the_session_goes_on(
+    client: TestClient, node: ContractNode, stream_key: str
+) -> None:
+    with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
+        ws.send_json({"type": "subscribe"})
+        assert ws.receive_json()["code"] == "unknown_type"
+        ws.send_text("not json")
+        assert ws.receive_json()["code"] == "invalid_json"
+        ws.send_json(open_frame())
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_json(open_frame())
+        assert ws.receive_json()["code"] == "already_open"
+        ws.send_json({"type": "audio", "data": "%%%"})
+        assert ws.receive_json()["code"] == "invalid_audio_encoding"
+        ws.send_json({"type": "close"})
+        assert until(ws, "closed")[-1] == {"type": "closed"}
+    assert sessions() == 0
+
+
+def test_idle_session_is_ended(client: TestClient, node: ContractNode, stream_key: str,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCAIECHO_STREAM_IDLE_TIMEOUT_S", "0.5")
+    _reset_settings()
+    with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
+        ws.send_json(open_frame())
+        ws.receive_json()
+        error = ws.receive_json()  # nothing sent: the gateway's idle timer fires
+        assert error["code"] == "idle_timeout"
+        assert_closed_by_server(ws)
+    assert sessions() == 0
+
+
+def test_client_disconnecting_mid_utterance_leaves_no_session(
+    client: TestClient, node: ContractNode, stream_key: str
+) -> None:
+    with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
+        ws.send_json(open_frame())
+        ws.receive_json()
+        send_audio(ws, pcm16(voice(VOICE_A)[:12_000]))  # speech in progress, not yet an utterance
+        ws.send_json({"type": "subscribe"})  # a round trip: every audio frame has been handled
+        ws.receive_json()
+        assert sessions() == 1
+    deadline = time.monotonic() + 5
+    while sessions() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sessions() == 0
+    assert not [r for r in node.requests if r["action"] == "transcribe"]
+
+
+# ---------------------------------------------------------------- auth, backends, nodes
+
+
+def test_handshake_needs_a_key_with_the_transcribe_scope(client: TestClient, make_key: Any) -> None:
+    with pytest.raises(WebSocketDenialResponse) as denied, client.websocket_connect(STREAM):
+        pass
+    assert denied.value.status_code == 401
+    assert denied.value.json()["error"]["code"] == "unauthenticated"
+    enroll_only = make_key("acme", "scaiecho:enroll")
+    with pytest.raises(WebSocketDenialResponse) as forbidden, \
+            client.websocket_connect(STREAM, headers=auth(enroll_only)):
+        pass
+    assert forbidden.value.status_code == 403
+    assert forbidden.value.json()["error"]["code"] == "insufficient_scope"
+    assert sessions() == 0
+
+
+def test_diarize_needs_the_diarize_scope(client: TestClient, node: ContractNode, make_key: Any) -> None:
+    key = make_key("acme", "scaiecho:transcribe")
+    with client.websocket_connect(STREAM, headers=auth(key)) as ws:
+        ws.send_json(open_frame(diarize=True))
+        assert ws.receive_json()["code"] == "insufficient_scope"
+        assert_closed_by_server(ws)
+    assert sessions() == 0
+
+
+def test_no_node_online_is_a_clear_error(client: TestClient, stream_key: str) -> None:
+    with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
+        ws.send_json(open_frame())
+        error = ws.receive_json()
+        assert error["code"] == "backend_unavailable" and "no pyannote node" in error["message"]
+        assert_closed_by_server(ws)
+
+
+def test_unsupported_language_from_the_node(client: TestClient, node: ContractNode,
+                                            stream_key: str) -> None:
+    with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
+        ws.send_json(open_frame(language_hint="fr"))
+        ws.receive_json()
+        send_audio(ws, pcm16(np.concatenate([voice(VOICE_A), silence(1.0)])))
+        error = ws.receive_json()
+        assert error["code"] == "unsupported_language"
+        assert_closed_by_server(ws)
+    assert sessions() == 0
+
+
+def test_tenant_pinned_to_the_managed_relay_without_its_sdk(
+    client: TestClient, node: ContractNode, stream_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Backend B really tries Amazon Transcribe; where it cannot (no SDK/network here) the client
+    is told so, never handed made-up text."""
+    pytest.importorskip("scaiecho.adapters.managed_stt")
+    monkeypatch.setenv("SCAIECHO_STREAM_BACKEND_BY_TENANT", json.dumps({"acme": "B"}))
+    _reset_settings()
+    try:
+        import amazon_transcribe  # type: ignore[import-not-found]  # noqa: F401
+        pytest.skip("amazon-transcribe is installed; this checks the unavailable path")
+    except ImportError:
+        pass
+    with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
+        ws.send_json(open_frame())
+        error = ws.receive_json()
+        assert error["code"] == "backend_unavailable" and "amazon-transcribe" in error["message"]
+        assert_closed_by_server(ws)
+    assert sessions() == 0
