@@ -17,18 +17,6 @@ SPEECH = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
 SR = 16000
 
 
-def test_scores_follow_the_nodes_calibration() -> None:
-    """The core's copy of the node's mapping must not drift from the node's (no torch needed)."""
-    from scaiecho_node import identification
-
-    assert voice_match.COSINE_THRESHOLD == identification.COSINE_THRESHOLD
-    assert voice_match.SCORE_SLOPE == identification.SCORE_SLOPE
-    for cos in (-0.2, 0.3, 0.5, 0.54, 0.6, 0.9):
-        assert voice_match.score_from_cosine(cos) == pytest.approx(
-            float(identification.score_from_cosine(cos)), abs=1e-12
-        )
-
-
 def _speech(name: str) -> np.ndarray:
     audio = decode_audio((SPEECH / name).read_bytes())
     assert audio.sample_rate == SR

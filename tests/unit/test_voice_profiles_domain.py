@@ -6,13 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scaiecho.domain.voice_match import (
-    NOT_MATCHED_CAP,
-    cosine,
-    score_from_cosine,
-    voice_match_scores,
-    without_profile,
-)
+from scaiecho.domain.identification import score_from_cosine
+from scaiecho.domain.voice_match import NOT_MATCHED_CAP, voice_match_scores, without_profile
 from scaiecho.domain.voice_profiles import (
     ProfileStatus,
     VoiceProfile,
@@ -67,8 +62,14 @@ def test_score_mapping() -> None:
     assert score_from_cosine(0.54) == pytest.approx(0.5)
     assert score_from_cosine(1.0) > 0.99 and score_from_cosine(0.2) < 0.01
     assert score_from_cosine(-50.0) == 0.0  # no overflow
-    assert cosine([1, 0], [1, 0]) == pytest.approx(1.0)
-    assert cosine([1, 0], [0, 0]) is None and cosine([1], [1, 0]) is None
+
+
+def test_incomparable_clusters_score_zero() -> None:
+    data = {"speakers": [{"label": "SPEAKER_00", "embedding": [1.0, 0.0]},
+                         {"label": "SPEAKER_01", "embedding": [0.0, 0.0, 0.0]},
+                         {"label": "SPEAKER_02"}], "identified": {}}
+    assert voice_match_scores(data, candidate_id="vp_me", embedding=[0.0, 0.0, 1.0]) == {
+        "SPEAKER_00": 0.0, "SPEAKER_01": pytest.approx(0.0, abs=1e-6), "SPEAKER_02": 0.0}
 
 
 def test_scores_per_label() -> None:

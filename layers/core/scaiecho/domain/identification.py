@@ -72,7 +72,8 @@ def score_from_cosine(
     slope: float = SCORE_SLOPE,
 ) -> np.ndarray:
     """Map cosine similarity to a [0, 1] match score (0.5 at the threshold)."""
-    return 1.0 / (1.0 + np.exp(-slope * (np.asarray(cosine, dtype=np.float64) - threshold)))
+    with np.errstate(over="ignore"):  # exp overflows far below the threshold: the score is 0 there
+        return 1.0 / (1.0 + np.exp(-slope * (np.asarray(cosine, dtype=np.float64) - threshold)))
 
 
 def best_match(

@@ -7,9 +7,9 @@ the profile from the identification map with :func:`without_profile` before nami
 The transcript thus carries a number per segment and nothing else about the profile: not its
 opaque id, not its embedding, not the cosine.
 
-Scores follow the node's calibrated mapping (``scaiecho_node.identification``; a node test
-checks the constants agree): ``1 / (1 + exp(-slope * (cosine - threshold)))``, 0.5 at the
-decision threshold. The cluster the node attributed to the profile keeps the node's own score;
+Scores follow the node's calibrated mapping (``scaiecho.domain.identification``, which the node
+uses too): ``1 / (1 + exp(-slope * (cosine - threshold)))``, 0.5 at the decision threshold.
+The cluster the node attributed to the profile keeps the node's own score;
 every other cluster is scored from its cosine to the profile and capped below 0.5, since the
 node decided it is not the profile (below the threshold, or the one-to-one assignment gave the
 profile to a better cluster).
@@ -17,32 +17,23 @@ profile to a better cluster).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-COSINE_THRESHOLD = 0.54
-SCORE_SLOPE = 40.0
+import numpy as np
+
+from scaiecho.domain.identification import cosine_matrix, score_from_cosine
+
 NOT_MATCHED_CAP = 0.49
 
 
-def score_from_cosine(cosine: float, *, threshold: float = COSINE_THRESHOLD,
-                      slope: float = SCORE_SLOPE) -> float:
-    # exp overflows past ~709; the score is 0 there anyway
-    z = -slope * (cosine - threshold)
-    return 0.0 if z > 700 else 1.0 / (1.0 + math.exp(z))
-
-
-def cosine(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Cosine similarity, or None when the vectors cannot be compared."""
-    if len(a) != len(b) or not a:
-        return None
-    dot = sum(x * y for x, y in zip(a, b, strict=True))
-    na = math.sqrt(sum(x * x for x in a))
-    nb = math.sqrt(sum(y * y for y in b))
-    if na == 0.0 or nb == 0.0 or not math.isfinite(dot / (na * nb)):
-        return None
-    return dot / (na * nb)
+def _score_against(cluster_embedding: Sequence[float], profile: Sequence[float]) -> float:
+    """The calibrated score of one cluster against the profile; 0 when they cannot be compared."""
+    a = np.asarray(cluster_embedding, dtype=np.float64)
+    b = np.asarray(profile, dtype=np.float64)
+    if a.size == 0 or a.shape != b.shape or not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return 0.0
+    return float(score_from_cosine(float(cosine_matrix(a, b)[0, 0])))
 
 
 def voice_match_scores(
@@ -68,8 +59,7 @@ def voice_match_scores(
         if label in matched:
             score = matched[label]
         else:
-            cos = cosine(list(cluster.get("embedding") or []), list(embedding))
-            score = 0.0 if cos is None else min(score_from_cosine(cos), NOT_MATCHED_CAP)
+            score = min(_score_against(cluster.get("embedding") or [], embedding), NOT_MATCHED_CAP)
         scores[label] = round(min(max(score, 0.0), 1.0), 4)
     for label, score in matched.items():  # a node that lists no clusters still names the match
         scores.setdefault(label, round(min(max(score, 0.0), 1.0), 4))
