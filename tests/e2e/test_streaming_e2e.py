@@ -3,51 +3,23 @@ LibriSpeech readers and one unenrolled reader, streamed as one recording."""
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import httpx
 import numpy as np
 import pytest
-import soundfile as sf
 
 from scaiecho.local.stack import ALL_SCOPES, LocalStack
 from scaiecho.local.stream_client import stream_samples
 from scaiecho.services.keys import create_key
-from tests.e2e.test_local_stack import settled
+from tests.e2e.speech import FIXTURES, RATE, enroll_part, read
 
 pytestmark = pytest.mark.e2e
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-RATE = 16_000
 ENROLL_S = 7.0  # enroll from the first 7 s of each reader, stream the rest
 
 
-def read(path: Path) -> np.ndarray:
-    samples, rate = sf.read(path, dtype="float32")
-    assert rate == RATE
-    return np.asarray(samples)
 
 
-def wav(samples: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    sf.write(out, samples, RATE, format="WAV", subtype="PCM_16")
-    return out.getvalue()
 
 
-def enroll_part(http: httpx.Client, name: str, samples: np.ndarray) -> str:
-    resp = http.post(
-        "/speakers",
-        data={"display_name": name, "language_primary": "en",
-              "consent_user_full_name": name, "consent_stated_purpose": "label me in live captions",
-              "consent_text": "I agree that ScaiEcho may store a voiceprint of my voice."},
-        files={"reference": ("reference.wav", wav(samples), "audio/wav"),
-               "consent": ("consent.flac", (FIXTURES / "speech" / "consent_200.flac").read_bytes(),
-                           "audio/flac")},
-    )
-    assert resp.status_code == 201, resp.text
-    data = settled(http, resp.json()["data"])
-    assert data["enrollment_status"] == "ready", data
-    return str(data["speaker_id"])
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +37,8 @@ def test_enrolled_speakers_are_named_and_a_stranger_gets_a_session_label(
     split = int(ENROLL_S * RATE)
     with httpx.Client(base_url=stack.api_url, timeout=300,
                       headers={"Authorization": f"Bearer {tenant_key}"}) as http:
-        f_id = enroll_part(http, "Reader 103", female[:split])
-        m_id = enroll_part(http, "Reader 1040", male[:split])
+        f_id = enroll_part(http, "Reader 103", female[:split], purpose="label me in live captions")
+        m_id = enroll_part(http, "Reader 1040", male[:split], purpose="label me in live captions")
 
     gap = np.zeros(RATE, dtype=np.float32)
     parts = [female[split:], male[split:], stranger]

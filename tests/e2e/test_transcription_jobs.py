@@ -7,34 +7,23 @@ and real Whisper tiny.en: the enrolled voices come back named, with text; the th
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-import soundfile as sf
 
 from scaiecho.local.stack import ALL_SCOPES, LocalStack
+from tests.e2e.speech import FIXTURES, enroll_part, read, wav
 
 pytestmark = pytest.mark.e2e
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ENROLL_S = 7.0  # the first seconds enroll the speaker; the job hears only what follows
 
 
-def read(path: Path) -> np.ndarray:
-    audio, sr = sf.read(path, dtype="float32")
-    assert sr == 16000
-    return np.asarray(audio)
 
 
-def wav(samples: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, samples, 16000, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -48,24 +37,6 @@ def tenant_http(stack: LocalStack) -> Iterator[httpx.Client]:
         yield client
 
 
-def enroll_part(http: httpx.Client, name: str, samples: np.ndarray) -> str:
-    resp = http.post(
-        "/speakers",
-        data={"display_name": name, "language_primary": "en",
-              "consent_user_full_name": name, "consent_stated_purpose": "name me in transcripts",
-              "consent_text": "I agree that ScaiEcho may store a voiceprint of my voice."},
-        files={"reference": ("ref.wav", wav(samples), "audio/wav"),
-               "consent": ("consent.flac", (FIXTURES / "speech" / "consent_200.flac").read_bytes(),
-                           "audio/flac")},
-    )
-    assert resp.status_code == 201, resp.text
-    data = resp.json()["data"]
-    deadline = time.monotonic() + 240
-    while data["enrollment_status"] == "pending" and time.monotonic() < deadline:
-        time.sleep(2)
-        data = http.get(f"/speakers/{data['speaker_id']}").json()["data"]
-    assert data["enrollment_status"] == "ready", data
-    return str(data["speaker_id"])
 
 
 def wait(http: httpx.Client, job_id: str) -> dict[str, Any]:

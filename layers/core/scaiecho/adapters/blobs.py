@@ -44,14 +44,17 @@ class BlobStore:
             self._s3 = client("s3")
         return self._s3
 
+    @staticmethod
+    def sse_params() -> dict[str, str]:
+        """SSE-KMS with the deployment's key (the bucket default too; explicit so it never lapses)."""
+        key = get_settings().kms_key_id
+        return {"ServerSideEncryption": "aws:kms", **({"SSEKMSKeyId": key} if key else {})}
+
     def put(
         self, key: str, data: bytes, content_type: str, *, sha256_hex: str, staged: bool = False
     ) -> str | None:
         """Store one object; ``staged`` tags it pending until :meth:`commit` (see module doc)."""
-        settings = get_settings()
-        extra: dict[str, Any] = {"ServerSideEncryption": "aws:kms"}
-        if settings.kms_key_id:
-            extra["SSEKMSKeyId"] = settings.kms_key_id
+        extra: dict[str, Any] = self.sse_params()
         if staged:
             extra["Tagging"] = f"{STATE_TAG}={PENDING}"
         try:

@@ -19,12 +19,11 @@ from typing import Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
 
-from scaiecho.adapters.aws import client
+from scaiecho.adapters.blobs import BlobStore
 from scaiecho.adapters.speakers import encode_cursor
 from scaiecho.adapters.tables import JobRow, SpeakerRow, ensure_bound, utcnow
 from scaiecho.domain.jobs import JobStatus
 from scaiecho.errors import BadRequest, StorageError
-from scaiecho.settings import get_settings
 
 JOB_PREFIX = "job_"
 
@@ -172,32 +171,18 @@ class JobStore:
         ])
 
 
-class JobFiles:
+class JobFiles(BlobStore):
     """The job's objects in the audio bucket (always SSE-KMS with the deployment's key)."""
 
-    def __init__(self, s3: Any | None = None, bucket: str | None = None) -> None:
-        self._s3 = s3
-        self.bucket = bucket or get_settings().audio_bucket
-
-    @property
-    def s3(self) -> Any:
-        if self._s3 is None:
-            self._s3 = client("s3")
-        return self._s3
-
-    def _sse(self) -> dict[str, str]:
-        key = get_settings().kms_key_id
-        return {"ServerSideEncryption": "aws:kms", **({"SSEKMSKeyId": key} if key else {})}
-
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put_data(self, key: str, data: bytes, content_type: str) -> None:
         try:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
-                               **self._sse())
+                               **self.sse_params())
         except (ClientError, BotoCoreError) as exc:
             raise StorageError("could not store the job's data") from exc
 
     def put_json(self, key: str, doc: dict[str, Any]) -> None:
-        self.put(key, json.dumps(doc, ensure_ascii=False).encode(), "application/json")
+        self.put_data(key, json.dumps(doc, ensure_ascii=False).encode(), "application/json")
 
     def get_json(self, key: str) -> dict[str, Any]:
         try:
@@ -229,7 +214,7 @@ class JobFiles:
 
     def presigned_post(self, key: str, *, max_bytes: int, expires_s: int) -> dict[str, Any]:
         """A browser/CLI upload straight to S3, bounded in size by the signed policy."""
-        sse = self._sse()
+        sse = self.sse_params()
         fields = {"x-amz-server-side-encryption": sse["ServerSideEncryption"]}
         conditions: list[Any] = [["content-length-range", 1, max_bytes],
                                  {"x-amz-server-side-encryption": sse["ServerSideEncryption"]}]

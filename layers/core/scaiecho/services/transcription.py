@@ -195,7 +195,7 @@ def _check_stored_audio(key: str) -> JobAudio:
 def _start_upload(principal: Principal, options: TranscribeOptions, upload: Upload) -> dict[str, Any]:
     job_id = new_id("job")
     key = input_key(principal.tenant_id, job_id, _EXT[_sniff(upload.data)])
-    JobFiles().put(key, upload.data, upload.media_type or "application/octet-stream")
+    JobFiles().put_data(key, upload.data, upload.media_type or "application/octet-stream")
     audio = JobAudio(key=key, size=len(upload.data), fingerprint=upload.sha256)
     return _start(principal, options, audio, stored=False, job_id=job_id)
 
