@@ -53,6 +53,7 @@ class Job:
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    match_user_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,6 +66,7 @@ def _job(row: JobRow) -> Job:
         error_code=row.error_code, error_message=row.error_message,
         duration_s=float(row.duration_s) if row.duration_s is not None else None,
         created_at=row.created_at, updated_at=row.updated_at, completed_at=row.completed_at,
+        match_user_id=row.match_user_id,
     )
 
 
@@ -91,12 +93,12 @@ _OPEN = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
 
 class JobStore:
     def create(self, *, tenant_id: str, job_id: str, request: dict[str, Any], audio_key: str,
-               audio_bytes: int) -> Job:
+               audio_bytes: int, match_user_id: str | None = None) -> Job:
         ensure_bound()
         now = utcnow()
         row = JobRow(tenant_id, job_id, status=JobStatus.QUEUED.value, request=json.dumps(request),
                      audio_key=audio_key, audio_bytes=audio_bytes, progress={}, warnings=[],
-                     created_at=now, updated_at=now)
+                     match_user_id=match_user_id, created_at=now, updated_at=now)
         try:
             row.save(condition=JobRow.job_id.does_not_exist())
         except PynamoDBException as exc:

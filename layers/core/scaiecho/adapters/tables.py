@@ -254,6 +254,9 @@ class JobRow(Model):
     error_code = UnicodeAttribute(null=True)
     error_message = UnicodeAttribute(null=True)
     execution_arn = UnicodeAttribute(null=True)
+    # match_me=true: whose voice profile the diarization step scores against (read at run time,
+    # so a profile deleted or needing re-consent in between is not used). Never the embedding.
+    match_user_id = UnicodeAttribute(null=True)
     duration_s = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)

@@ -22,7 +22,7 @@ MIN_SPEAKERS, MAX_SPEAKERS = 1, 20
 MAX_SPEAKER_IDS = 100
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 _CONFIG_KEYS = {"backend", "min_speakers", "max_speakers"}
-_REQUEST_KEYS = {"audio_urls", "language", "diarize", "diarization_config", "speaker_ids"}
+_REQUEST_KEYS = {"audio_urls", "language", "diarize", "diarization_config", "speaker_ids", "match_me"}
 
 
 class JobStatus(StrEnum):
@@ -51,12 +51,15 @@ class TranscribeOptions:
     diarize: bool = False
     diarization: DiarizationConfig = field(default_factory=DiarizationConfig)
     speaker_ids: tuple[str, ...] = ()
+    # Score each diarized speaker against the caller's own voice profile (``voiceMatchScore``).
+    match_me: bool = False
 
     def serialize(self) -> dict[str, Any]:
         out: dict[str, Any] = {"language": self.language, "diarize": self.diarize}
         if self.diarize:
             out["diarization_config"] = self.diarization.serialize()
             out["speaker_ids"] = list(self.speaker_ids) or None
+            out["match_me"] = self.match_me
         return out
 
     @classmethod
@@ -71,6 +74,7 @@ class TranscribeOptions:
                 max_speakers=cfg.get("max_speakers"),
             ),
             speaker_ids=tuple(doc.get("speaker_ids") or ()),
+            match_me=bool(doc.get("match_me")),
         )
 
 
@@ -163,11 +167,18 @@ def parse_options(doc: dict[str, Any], *, supported_languages: tuple[str, ...]) 
         raise _fail("speaker_ids_need_diarize",
                     "speaker_ids restricts speaker identification; set diarize=true to use it",
                     field="speaker_ids")
+    match_me = parse_bool(doc.get("match_me", False), "match_me")
+    if match_me and not diarize:
+        raise _fail("match_me_needs_diarize",
+                    "match_me scores the diarized speakers against your voice profile; "
+                    "set diarize=true to use it",
+                    field="match_me")
     return TranscribeOptions(
         language=parse_language(doc.get("language"), supported_languages),
         diarize=diarize,
         diarization=config,
         speaker_ids=speaker_ids,
+        match_me=match_me,
     )
 
 

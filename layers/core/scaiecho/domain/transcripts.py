@@ -49,6 +49,7 @@ class Segment:
     speaker_id: str | None = None
     speaker_name: str | None = None
     match_score: float | None = None
+    voice_match_score: float | None = None  # match_me: this speaker vs the caller's voice profile
 
     def serialize(self, *, diarized: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -64,6 +65,8 @@ class Segment:
                 out["speaker_id"] = self.speaker_id
                 out["speaker_name"] = self.speaker_name
                 out["match_score"] = round(self.match_score or 0.0, 3)
+            if self.voice_match_score is not None:
+                out["voiceMatchScore"] = round(self.voice_match_score, 3)
         return out
 
 
@@ -166,12 +169,16 @@ def merge(
     diarize: bool,
     names: dict[str, str | None] | None = None,
     warnings: list[str] | None = None,
+    voice_match: dict[str, float] | None = None,
 ) -> Transcript:
     """The transcript of one job.
 
     ``asr``: the node's transcribe data; ``diarization``: its diarize data (None when not asked for
     or when it failed: then the transcript is the plain one, without speaker fields, and says why
     in ``warnings``). ``names``: display names of enrolled speakers by speaker_id.
+    ``voice_match``: with match_me, the score of each node label against the caller's voice
+    profile (``domain.voice_match.voice_match_scores``); every speech segment of a scored label
+    carries it as ``voiceMatchScore`` (the profile's own segments high, everyone else's below 0.5).
     """
     names = names or {}
     notes = list(warnings or []) + [str(w) for w in asr.get("warnings") or []]
@@ -218,6 +225,8 @@ def merge(
             ident = identified.get(node_label)
             if ident is not None:
                 seg.speaker_id, seg.speaker_name, seg.match_score = ident.speaker_id, ident.name, ident.score
+            if voice_match and node_label in voice_match:
+                seg.voice_match_score = min(max(float(voice_match[node_label]), 0.0), 1.0)
         add(seg)
         cursor = max(cursor, end)
     if duration - cursor >= MIN_GAP_S:

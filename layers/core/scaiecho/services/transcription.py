@@ -44,6 +44,7 @@ from scaiecho.observability import get_logger
 from scaiecho.services.idempotency import run_idempotent
 from scaiecho.services.keys import require_scopes
 from scaiecho.services.uploads import Upload
+from scaiecho.services.voice_profiles import require_user
 from scaiecho.settings import get_settings
 
 PROBE_HEAD_BYTES = 256 * 1024
@@ -110,7 +111,17 @@ def _validated_options(principal: Principal, doc: dict[str, Any]) -> TranscribeO
         require_scopes(principal, Scope.DIARIZE)
         _require_backend(options.diarization.backend)
         _require_speakers(principal.tenant_id, options.speaker_ids)
+    if options.match_me:
+        # The same gates as the voice-profile routes: 404 feature_not_available when voice
+        # profiles are off for the tenant, 403 user_key_required for a key bound to no user.
+        # Whether the user has a usable profile is decided when the job runs (it may be created,
+        # replaced or deleted in between); then a missing one is a warning, not a failure.
+        require_user(principal)
     return options
+
+
+def _match_user(principal: Principal, options: TranscribeOptions) -> str | None:
+    return principal.user_id if options.match_me else None
 
 
 def _require_backend(backend: str) -> None:
@@ -208,7 +219,8 @@ def _start(principal: Principal, options: TranscribeOptions, audio: JobAudio, *,
     job_id = job_id or new_id("job")
     store = JobStore()
     job = store.create(tenant_id=principal.tenant_id, job_id=job_id, request=options.serialize(),
-                       audio_key=audio.key, audio_bytes=audio.size)
+                       audio_key=audio.key, audio_bytes=audio.size,
+                       match_user_id=_match_user(principal, options))
     payload = {
         "tenant_id": principal.tenant_id, "job_id": job_id, "bucket": settings.audio_bucket,
         "audio_key": audio.key, "options": options.serialize(), "diarize": options.diarize,
@@ -231,9 +243,12 @@ def _idempotent(principal: Principal, options: TranscribeOptions, audio_fingerpr
     if not key:
         result: dict[str, Any] = work()
         return result
-    fingerprint = hashlib.sha256(
-        json.dumps({"options": options.serialize(), "audio": audio_fingerprint}, sort_keys=True).encode()
-    ).hexdigest()
+    # Keys are per tenant; with match_me the job is also the caller's (another user's retry of the
+    # same key must not receive a job scored against someone else's profile).
+    doc: dict[str, Any] = {"options": options.serialize(), "audio": audio_fingerprint}
+    if options.match_me:
+        doc["match_user"] = principal.user_id
+    fingerprint = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
     return run_idempotent(scope=f"transcribe:{principal.tenant_id}", key=key, fingerprint=fingerprint,
                           work=work)
 

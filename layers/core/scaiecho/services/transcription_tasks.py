@@ -20,6 +20,7 @@ from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.domain.jobs import DEFAULT_BACKEND, TranscribeOptions
 from scaiecho.domain.speakers import EnrollmentStatus
 from scaiecho.domain.transcripts import merge as merge_transcript
+from scaiecho.domain.voice_match import voice_match_scores, without_profile
 from scaiecho.errors import (
     AudioError,
     NodeError,
@@ -29,6 +30,7 @@ from scaiecho.errors import (
     ValidationFailed,
 )
 from scaiecho.observability import get_logger
+from scaiecho.services.voice_profiles import ProfileCandidate, match_candidate
 from scaiecho.settings import get_settings
 
 ASR_ENGINE = "pyannote"  # the pyannote node image also carries faster-whisper
@@ -134,10 +136,35 @@ def _candidates(tenant_id: str, speaker_ids: list[str], nodes: list[Node]
     return ranked, warm
 
 
+PROFILE_UNAVAILABLE = (
+    "voice_profile_unavailable: match_me was requested but you have no active voice profile "
+    "(none, deleted, or it needs re-consent); no voiceMatchScore was added"
+)
+PROFILE_OTHER_MODEL = (
+    "voice_profile_unavailable: your voice profile was made with another model version than the "
+    "diarization node's; record it again to get voiceMatchScore"
+)
+
+
+def _match_profile(tenant_id: str, job_id: str, opts: TranscribeOptions) -> ProfileCandidate | None:
+    """The caller's profile as of now (not as of submit): deleted or re-consent-needed → None."""
+    if not opts.match_me:
+        return None
+    job = JobStore().get(tenant_id, job_id)
+    return match_candidate(tenant_id, job.match_user_id if job else None)
+
+
+def _same_model(profile: ProfileCandidate, node: Node) -> bool:
+    """Cosines only mean something within one embedding model (unknown versions are trusted)."""
+    return not (profile.model_version and node.model_version
+                and profile.model_version != node.model_version)
+
+
 def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str,
                 options: dict[str, Any]) -> dict[str, Any]:
-    """Diarize + identify. Raises on failure: the workflow catches it and the job degrades to the
-    plain transcript (this step never fails the job itself)."""
+    """Diarize + identify (+ score against the caller's voice profile with match_me). Raises on
+    failure: the workflow catches it and the job degrades to the plain transcript (this step never
+    fails the job itself)."""
     opts = TranscribeOptions.from_stored(options)
     store = JobStore()
     if not store.stage(tenant_id, job_id, "diarization", "running"):
@@ -145,6 +172,7 @@ def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str,
     speaker_ids = _tenant_ready_speakers(tenant_id, list(opts.speaker_ids))
     nodes, warm = _candidates(tenant_id, speaker_ids, ordered_nodes(opts.diarization.backend
                                                                     or DEFAULT_BACKEND))
+    profile = _match_profile(tenant_id, job_id, opts)
     cipher = VoiceprintCipher()
     client = NodeClient()
     errors: list[str] = []
@@ -154,6 +182,9 @@ def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str,
             {"speaker_id": sid, "embedding": cipher.open(blob, tenant_id=tenant_id, subject_id=sid)}
             for sid, blob in sealed.items()
         ]
+        matching = profile if profile is not None and _same_model(profile, node) else None
+        if matching is not None:
+            candidates.append(matching.node_candidate())
         payload: dict[str, Any] = {
             "action": "diarize", "audio": {"s3": {"bucket": bucket, "key": audio_key}},
             "candidates": candidates,
@@ -163,11 +194,21 @@ def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str,
         try:
             data = client.invoke(node.endpoint_name, payload)
         except NodeError as exc:
-            errors.append(f"{node.node_id}: {exc.message}")
+            message = exc.message
+            if profile is not None:  # a node error may quote a candidate; the profile's id stays ours
+                message = message.replace(profile.candidate_id, "voice profile")
+            errors.append(f"{node.node_id}: {message}")
             if _refused(exc):
                 break
             continue
         missing = sorted(set(opts.speaker_ids) - set(sealed))
+        scores: dict[str, float] | None = None
+        if matching is not None:
+            # Scores first (they need the clusters' embeddings and the profile's match), then the
+            # profile leaves the identification map: it never names a speaker.
+            scores = voice_match_scores(data, candidate_id=matching.candidate_id,
+                                        embedding=matching.embedding)
+            data["identified"] = without_profile(data.get("identified") or {}, matching.candidate_id)
         # Embeddings are biometric: the stored step result keeps turns and identities only.
         kept = {k: v for k, v in data.items() if k != "speakers"}
         kept["speakers"] = [{k: v for k, v in s.items() if k != "embedding"}
@@ -176,6 +217,12 @@ def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str,
             kept.setdefault("warnings", []).append(
                 f"not enrolled on node {node.node_id}, so not identifiable here: {', '.join(missing)}"
             )
+        if opts.match_me:
+            if scores is not None:
+                kept["voice_match"] = scores  # label -> score in [0, 1]; nothing else of the profile
+            else:
+                kept.setdefault("warnings", []).append(
+                    PROFILE_UNAVAILABLE if profile is None else PROFILE_OTHER_MODEL)
         key = result_key(tenant_id, job_id, "diarization")
         JobFiles(bucket=bucket).put_json(key, kept)
         store.stage(tenant_id, job_id, "diarization", "done")
@@ -217,13 +264,14 @@ def merge(*, tenant_id: str, job_id: str, bucket: str, options: dict[str, Any],
                 diar_doc = files.get_json(diarization["key"])
             else:
                 warnings.append(_degradation_warning(diarization))
+        voice_match = diar_doc.pop("voice_match", None) if diar_doc is not None else None
         names, live = _names(tenant_id, diar_doc)
         if diar_doc is not None:
             # A speaker erased while the job ran is never named.
             diar_doc["identified"] = {k: v for k, v in (diar_doc.get("identified") or {}).items()
                                       if v.get("speaker_id") in live}
         transcript = merge_transcript(asr_doc, diar_doc, diarize=opts.diarize, names=names,
-                                      warnings=warnings)
+                                      warnings=warnings, voice_match=voice_match)
         out = transcript.serialize()
         key = result_key(tenant_id, job_id, "transcript")
         files.put_json(key, out)

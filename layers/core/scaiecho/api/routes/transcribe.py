@@ -23,7 +23,7 @@ from scaiecho.settings import get_settings
 
 router = APIRouter(prefix="/transcribe", tags=["transcribe"])
 TranscribeScope = requires(Scope.TRANSCRIBE)
-_FORM_FIELDS = ("language", "diarize", "diarization_config", "speaker_ids")
+_FORM_FIELDS = ("language", "diarize", "diarization_config", "speaker_ids", "match_me")
 
 
 async def _form_request(request: Request) -> tuple[dict[str, Any], Upload | None]:
@@ -34,7 +34,7 @@ async def _form_request(request: Request) -> tuple[dict[str, Any], Upload | None
         raise ValidationFailed(f"unknown form field(s): {', '.join(unknown)}", code="unknown_field",
                                details={"unknown": unknown, "accepted": [*_FORM_FIELDS, "audio"]})
     fields: dict[str, Any] = {}
-    for name in ("language", "diarize"):
+    for name in ("language", "diarize", "match_me"):
         value = form.get(name)
         if isinstance(value, str):
             fields[name] = value
