@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from scaiecho.local.stack import ALL_SCOPES, LocalStack
-from tests.e2e.test_transcription_jobs import ENROLL_S, FIXTURES, read, wait, wav
+from tests.e2e.speech import FIXTURES, read, wav
+from tests.e2e.test_transcription_jobs import ENROLL_S, wait
 
 pytestmark = pytest.mark.e2e
 TENANT, USER = "match-e2e", "erin"
