@@ -361,3 +361,70 @@ def test_tenant_pinned_to_the_managed_relay_without_its_sdk(
         assert error["code"] == "backend_unavailable" and "amazon-transcribe" in error["message"]
         assert_closed_by_server(ws)
     assert sessions() == 0
+
+
+# ---------------------------------------------------------------- match_me (voice profiles)
+
+
+def seed_voice_profile(samples: np.ndarray, tenant: str = "acme", user: str = "alice") -> None:
+    from scaiecho.adapters.tables import utcnow
+    from scaiecho.adapters.voice_profiles import VoiceProfileStore
+    from scaiecho.domain.speakers import new_id
+    from scaiecho.domain.voice_profiles import VoiceProfile, subject_id
+
+    VoiceProfileStore().put(VoiceProfile(
+        tenant_id=tenant, user_id=user, profile_id=new_id("vp"), provider="pyannote",
+        consent_version="2026-01", created_at=utcnow(), sample_duration_s=7.0, dim=32,
+        model_id=None, model_version=None,
+        sealed_embedding=VoiceprintCipher().seal(spectrum_embedding(samples), tenant_id=tenant,
+                                                 subject_id=subject_id(user)),
+    ))
+
+
+def test_match_me_scores_the_callers_voice_high_and_others_low(
+    client: TestClient, node: ContractNode, make_key: Any
+) -> None:
+    key = make_key("acme", "scaiecho:transcribe,scaiecho:diarize", user_id="alice")
+    seed_voice_profile(voice(VOICE_A, seed=7))
+    audio = np.concatenate([voice(VOICE_A), silence(1.0), voice(VOICE_B, seed=3), silence(1.0)])
+    with client.websocket_connect(STREAM, headers=auth(key)) as ws:
+        ws.send_json(open_frame(match_me=True))
+        assert ws.receive_json()["type"] == "ready"
+        send_audio(ws, pcm16(audio))
+        ws.send_json({"type": "close"})
+        frames = until(ws, "closed")
+    deltas = [f for f in frames if f["type"] == "delta"]
+    assert [d["speaker_label"] for d in deltas] == ["spk_0", "spk_1"]
+    assert deltas[0]["voiceMatchScore"] >= 0.8 and deltas[1]["voiceMatchScore"] <= 0.2
+    # nothing else about the profile: no id, no cosine, no embedding
+    assert all(set(d) <= {"type", "seq", "text", "start", "end", "final", "speaker_label",
+                          "voiceMatchScore"} for d in deltas)
+
+
+def test_match_me_gates_and_a_missing_profile(client: TestClient, node: ContractNode, make_key: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    alice = make_key("acme", "scaiecho:transcribe,scaiecho:diarize", user_id="alice")
+    nobody = make_key("acme", "scaiecho:transcribe,scaiecho:diarize")
+    cases = [(alice, open_frame(match_me=True, diarize=False), "match_me_needs_diarize"),
+             (alice, open_frame(match_me="yes"), "invalid_open"),
+             (nobody, open_frame(match_me=True), "user_key_required")]
+    for key, frame, code in cases:
+        with client.websocket_connect(STREAM, headers=auth(key)) as ws:
+            ws.send_json(frame)
+            error = ws.receive_json()
+            assert error["type"] == "error" and error["code"] == code, error
+    # no profile yet: the session opens, says so once, and deltas carry no score
+    with client.websocket_connect(STREAM, headers=auth(alice)) as ws:
+        ws.send_json(open_frame(match_me=True))
+        assert ws.receive_json()["type"] == "ready"
+        assert ws.receive_json()["code"] == "voice_profile_unavailable"
+        send_audio(ws, pcm16(np.concatenate([voice(VOICE_A), silence(1.0)])))
+        ws.send_json({"type": "close"})
+        deltas = [f for f in until(ws, "closed") if f["type"] == "delta"]
+    assert deltas and all("voiceMatchScore" not in d for d in deltas)
+    monkeypatch.setenv("SCAIECHO_VOICE_PROFILES_ENABLED_BY_TENANT", '{"acme": false}')
+    _reset_settings()
+    with client.websocket_connect(STREAM, headers=auth(alice)) as ws:
+        ws.send_json(open_frame(match_me=True))
+        assert ws.receive_json()["code"] == "feature_not_available"
+    assert sessions() == 0

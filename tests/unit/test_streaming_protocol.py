@@ -41,7 +41,7 @@ def test_open_frame_defaults_and_fields() -> None:
     frame = parse_frame(text({"type": "open", "media_type": "audio/pcm"}), binary=False)
     assert isinstance(frame, OpenFrame)
     assert frame.params.serialize() == {"language_hint": None, "media_type": "audio/pcm",
-                                        "diarize": False, "sample_rate": 16000}
+                                        "diarize": False, "sample_rate": 16000, "match_me": False}
     full = parse_frame(text({"type": "open", "media_type": "audio/wav", "language_hint": "en-GB",
                              "diarize": True, "sample_rate": 8000}), binary=False)
     assert isinstance(full, OpenFrame) and full.params.diarize and full.params.language_hint == "en-GB"

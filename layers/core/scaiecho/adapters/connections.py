@@ -27,6 +27,7 @@ class StreamSession:
     key_id: str
     scopes: str
     reply_endpoint: str | None = None
+    user_id: str | None = None
     status: str = "connected"
     params: dict[str, Any] | None = None
     backend: str | None = None
@@ -52,7 +53,7 @@ def _to_domain(row: ConnectionRow) -> StreamSession:
         centroids = np.frombuffer(row.centroids, dtype="<f4").reshape(len(row.cluster_counts), -1)
     return StreamSession(
         connection_id=row.connection_id, tenant_id=row.tenant_id, key_id=row.key_id,
-        scopes=row.scopes, reply_endpoint=row.reply_endpoint, status=row.status,
+        scopes=row.scopes, reply_endpoint=row.reply_endpoint, user_id=row.user_id, status=row.status,
         params=row.params, backend=row.backend, pcm=row.pcm, pcm_bytes=row.pcm_bytes or b"",
         pending=row.pending or b"", consumed=int(row.consumed or 0),
         pending_start=int(row.pending_start or 0), centroids=centroids,
@@ -66,7 +67,8 @@ def _to_row(session: StreamSession, rev: int) -> ConnectionRow:
     has_clusters = session.centroids is not None and len(session.cluster_counts) > 0
     return ConnectionRow(
         session.connection_id, tenant_id=session.tenant_id, key_id=session.key_id,
-        scopes=session.scopes, reply_endpoint=session.reply_endpoint, status=session.status,
+        scopes=session.scopes, reply_endpoint=session.reply_endpoint, user_id=session.user_id,
+        status=session.status,
         params=session.params, backend=session.backend, pcm=session.pcm,
         pcm_bytes=session.pcm_bytes or None, pending=session.pending or None,
         consumed=session.consumed, pending_start=session.pending_start,

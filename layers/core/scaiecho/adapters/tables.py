@@ -277,6 +277,7 @@ class ConnectionRow(Model):
     connection_id = UnicodeAttribute(hash_key=True)
     tenant_id = UnicodeAttribute()
     key_id = UnicodeAttribute()
+    user_id = UnicodeAttribute(null=True)  # the key's user: whose voice profile match_me uses
     scopes = UnicodeAttribute()  # comma-separated, as the authorizer context carries them
     reply_endpoint = UnicodeAttribute(null=True)  # @connections management endpoint
     status = UnicodeAttribute(default="connected")  # connected | open

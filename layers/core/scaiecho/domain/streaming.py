@@ -66,10 +66,11 @@ class OpenParams:
     media_type: str
     diarize: bool
     sample_rate: int  # audio/pcm: as declared; audio/wav: taken from the stream's header
+    match_me: bool = False  # score each delta against the caller's own voice profile
 
     def serialize(self) -> dict[str, Any]:
         return {"language_hint": self.language_hint, "media_type": self.media_type,
-                "diarize": self.diarize, "sample_rate": self.sample_rate}
+                "diarize": self.diarize, "sample_rate": self.sample_rate, "match_me": self.match_me}
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,13 @@ def parse_open(message: dict[str, Any]) -> OpenParams:
             f"sample_rate must be an integer from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE}",
             fatal=True,
         )
-    return OpenParams(language_hint=language, media_type=media_type, diarize=diarize, sample_rate=rate)
+    match_me = message.get("match_me", False)
+    if not isinstance(match_me, bool):
+        raise StreamError("invalid_open", "match_me must be true or false", fatal=True)
+    if match_me and not diarize:
+        raise StreamError("match_me_needs_diarize", "match_me=true needs diarize=true", fatal=True)
+    return OpenParams(language_hint=language, media_type=media_type, diarize=diarize, sample_rate=rate,
+                      match_me=match_me)
 
 
 def _audio_data(data: Any) -> bytes:
@@ -183,6 +190,7 @@ class Delta:
     speaker_label: str | None = None
     speaker_name: str | None = None  # an enrolled speaker's display name
     match_score: float | None = None
+    voice_match_score: float | None = None  # match_me: how likely this is the caller's own voice
 
     def frame(self, seq: int) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -195,4 +203,6 @@ class Delta:
                 out["speaker_name"] = self.speaker_name
             if self.match_score is not None:
                 out["match_score"] = round(self.match_score, 4)
+            if self.voice_match_score is not None:
+                out["voiceMatchScore"] = round(self.voice_match_score, 4)
         return out

@@ -41,6 +41,8 @@ from scaiecho.domain.identification import (
     Candidate,
     assign_session_cluster,
     best_match,
+    cosine_matrix,
+    score_from_cosine,
 )
 from scaiecho.domain.streaming import (
     AudioFrame,
@@ -58,6 +60,7 @@ from scaiecho.domain.streaming import (
 from scaiecho.errors import NodeError
 from scaiecho.observability import get_logger
 from scaiecho.services.keys import require_scopes
+from scaiecho.services.voice_profiles import ProfileCandidate, match_candidate
 from scaiecho.settings import get_settings
 
 _CAS_ATTEMPTS = 8
@@ -80,6 +83,7 @@ class Recognised:
     speaker_id: str | None = None
     speaker_name: str | None = None
     score: float | None = None
+    voice_match_score: float | None = None
 
 
 def connect(connection_id: str, principal: Principal, reply_endpoint: str | None,
@@ -89,6 +93,7 @@ def connect(connection_id: str, principal: Principal, reply_endpoint: str | None
     (store or ConnectionStore()).create(StreamSession(
         connection_id=connection_id, tenant_id=principal.tenant_id, key_id=principal.key_id,
         scopes=",".join(sorted(s.value for s in principal.scopes)), reply_endpoint=reply_endpoint,
+        user_id=principal.user_id,
     ))
     get_logger().info("stream connected", extra={"tenant_id": principal.tenant_id})
 
@@ -137,6 +142,14 @@ class StreamSessionHandler:
         if params.diarize and Scope.DIARIZE not in principal_scopes:
             raise StreamError("insufficient_scope",
                               "diarize=true needs the scaiecho:diarize scope", fatal=True)
+        if params.match_me:
+            # The voice-profile routes' gates, as error frames.
+            if not get_settings().voice_profiles_enabled_for(session.tenant_id):
+                raise StreamError("feature_not_available",
+                                  "voice profiles are not available for this tenant", fatal=True)
+            if not session.user_id:
+                raise StreamError("user_key_required",
+                                  "match_me needs an API key bound to a user", fatal=True)
         backend = Backend(get_settings().stream_backend_for(session.tenant_id))
         if backend is Backend.NODES and not self._online_nodes():
             raise StreamError("backend_unavailable",
@@ -152,6 +165,11 @@ class StreamSessionHandler:
         if not self.store.save(session):
             raise StreamError("conflict", "the session changed while opening; open again")
         self.replies.send(session.connection_id, ready_frame(backend))
+        if params.match_me and backend is Backend.NODES and self._profile(session) is None:
+            self.replies.send(session.connection_id, error_frame(
+                "voice_profile_unavailable",
+                "no active voice profile for this user (none, or it needs re-consent): "
+                "deltas carry no voiceMatchScore"))
         get_logger().info("stream opened", extra={"backend": backend.value, "diarize": params.diarize,
                                                   "media_type": params.media_type})
 
@@ -218,7 +236,8 @@ class StreamSessionHandler:
             if session.backend == Backend.MANAGED.value:
                 recognised = [self._managed(u, params.get("language_hint")) for u in utterances]
             else:
-                recognised = [self._nodes(session, u, params) for u in utterances]
+                profile = self._profile(session) if params.get("match_me") else None
+                recognised = [self._nodes(session, u, params, profile) for u in utterances]
         except StreamError as exc:
             self._fail(session.connection_id, exc)
             return
@@ -236,8 +255,12 @@ class StreamSessionHandler:
             raise StreamError("backend_unavailable", str(exc), fatal=True) from None
         return Recognised(utterance, " ".join(s.text.strip() for s in segments if s.text.strip()))
 
+    def _profile(self, session: StreamSession) -> ProfileCandidate | None:
+        """The caller's active voice profile (read per delivery: it may be deleted mid-session)."""
+        return match_candidate(session.tenant_id, session.user_id)
+
     def _nodes(self, session: StreamSession, utterance: PendingUtterance,
-               params: dict[str, Any]) -> Recognised:
+               params: dict[str, Any], profile: ProfileCandidate | None = None) -> Recognised:
         nodes = self._online_nodes()
         if not nodes:
             raise StreamError("backend_unavailable", "no pyannote node is online to transcribe")
@@ -263,6 +286,11 @@ class StreamSessionHandler:
             if match is not None:
                 out.speaker_id, out.score = match.speaker_id, match.score
                 out.speaker_name = names.get(match.speaker_id)
+            if profile is not None and len(profile.embedding) == embedding.size:
+                cos = float(cosine_matrix(embedding, np.asarray(profile.embedding))[0, 0])
+                out.voice_match_score = float(score_from_cosine(
+                    cos, threshold=settings.id_threshold or COSINE_THRESHOLD,
+                    slope=settings.id_slope or SCORE_SLOPE))
         return out
 
     def _transcribe(self, nodes: list[Node], audio: dict[str, str], language: str | None) -> str:
@@ -314,7 +342,7 @@ class StreamSessionHandler:
                 delta = Delta(
                     text=r.text, start=r.utterance.start / RATE, end=r.utterance.end / RATE,
                     final=True, speaker_label=label, speaker_name=r.speaker_name if r.speaker_id else None,
-                    match_score=r.score,
+                    match_score=r.score, voice_match_score=r.voice_match_score,
                 )
                 out.append((session.seq + i, delta))
             session.centroids, session.cluster_counts = centroids, counts
