@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -57,3 +58,24 @@ class ContractNode:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@contextmanager
+def registered(answers: dict[str, Answer] | None = None, *, node_id: str = "node-1",
+               online: bool = False, model_id: str = "contract-node") -> Iterator[ContractNode]:
+    """A contract node registered in the nodes table as ``node_id`` (endpoint
+    ``scaiecho-local-<node_id>``, which moto's SageMaker runtime routes to it); stopped after.
+    ``online`` records a successful probe, as the node-probe workflow would."""
+    from scaiecho.adapters.nodes import NodeStore
+    from scaiecho.local import moto_patches
+
+    node = ContractNode(model_id, answers)
+    store = NodeStore()
+    store.register(node_id, f"scaiecho-local-{node_id}")
+    if online:
+        store.record_probe(node_id, online=True, health={"model_id": model_id}, error=None)
+    moto_patches.register_endpoint(f"scaiecho-local-{node_id}", node.url)
+    try:
+        yield node
+    finally:
+        node.stop()

@@ -20,15 +20,13 @@ from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from scaiecho.adapters.connections import ConnectionStore
-from scaiecho.adapters.nodes import NodeStore
 from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.api.app import API_PREFIX, create_app
 from scaiecho.domain.speakers import EnrollmentStatus
-from scaiecho.local import moto_patches
 from scaiecho.local.gateway import mount
 from tests.conftest import _reset_settings, auth
-from tests.contract_node import ContractNode
+from tests.contract_node import ContractNode, registered
 from tests.integration.test_enrollment import create
 
 RATE = 16_000
@@ -90,13 +88,9 @@ def _embed(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 @pytest.fixture
 def node(aws: Any) -> Iterator[ContractNode]:
-    contract = ContractNode(answers={"transcribe": _transcribe, "embed": _embed})
-    store = NodeStore()
-    store.register("node-1", "scaiecho-local-node-1")
-    store.record_probe("node-1", online=True, health={"model_id": "contract"}, error=None)
-    moto_patches.register_endpoint("scaiecho-local-node-1", contract.url)
-    yield contract
-    contract.stop()
+    with registered({"transcribe": _transcribe, "embed": _embed}, online=True,
+                    model_id="contract") as contract:
+        yield contract
 
 
 @pytest.fixture
@@ -268,7 +262,9 @@ def test_unknown_type_and_bad_json_are_reported_and_the_session_goes_on(
 
 def test_idle_session_is_ended(client: TestClient, node: ContractNode, stream_key: str,
                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SCAIECHO_STREAM_IDLE_TIMEOUT_S", "0.5")
+    # Long enough that a loaded machine still opens in time (the handler also measures idleness
+    # from $connect), short enough to keep the test quick.
+    monkeypatch.setenv("SCAIECHO_STREAM_IDLE_TIMEOUT_S", "2")
     _reset_settings()
     with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
         ws.send_json(open_frame())

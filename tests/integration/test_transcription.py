@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 
-from scaiecho.adapters.nodes import NodeStore
-from scaiecho.local import moto_patches
 from tests.conftest import FIXTURES, _reset_settings, auth
-from tests.contract_node import ContractNode
+from tests.contract_node import ContractNode, registered
 from tests.integration.test_enrollment import create
 
 JOBS = "/v1/modules/scaiecho/transcribe"
@@ -50,11 +48,8 @@ def diarization(identified: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def node(aws: Any) -> Iterator[ContractNode]:
-    contract = ContractNode(answers={"transcribe": (200, ASR), "diarize": (200, diarization({}))})
-    NodeStore().register("node-1", "scaiecho-local-node-1")
-    moto_patches.register_endpoint("scaiecho-local-node-1", contract.url)
-    yield contract
-    contract.stop()
+    with registered({"transcribe": (200, ASR), "diarize": (200, diarization({}))}) as contract:
+        yield contract
 
 
 @pytest.fixture

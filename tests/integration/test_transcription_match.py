@@ -19,9 +19,8 @@ from scaiecho.adapters.voice_profiles import VoiceProfileStore
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.domain.speakers import new_id
 from scaiecho.domain.voice_profiles import VoiceProfile, subject_id
-from scaiecho.local import moto_patches
 from tests.conftest import _reset_settings, auth
-from tests.contract_node import ContractNode
+from tests.contract_node import ContractNode, registered
 from tests.integration.test_transcription import (
     ALL,
     ASR,
@@ -37,11 +36,8 @@ PROFILE_VECTOR = [0.5, -0.5, 0.5, -0.5]  # orthogonal to the contract node's clu
 
 @pytest.fixture
 def node(aws: Any) -> Iterator[ContractNode]:
-    contract = ContractNode(answers={"transcribe": (200, ASR), "diarize": (200, diarization({}))})
-    NodeStore().register("node-1", "scaiecho-local-node-1")
-    moto_patches.register_endpoint("scaiecho-local-node-1", contract.url)
-    yield contract
-    contract.stop()
+    with registered({"transcribe": (200, ASR), "diarize": (200, diarization({}))}) as contract:
+        yield contract
 
 
 @pytest.fixture

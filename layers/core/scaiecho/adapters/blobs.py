@@ -8,6 +8,8 @@ expires pending objects (every version) after a day.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from scaiecho.adapters.aws import client
 from scaiecho.errors import StorageError
+from scaiecho.observability import get_logger
 from scaiecho.settings import get_settings
 
 STATE_TAG = "scaiecho-state"
@@ -66,6 +69,32 @@ class BlobStore:
             raise StorageError("could not store the audio") from exc
         version: str | None = resp.get("VersionId")
         return version
+
+    @contextmanager
+    def staging(self) -> Iterator[Callable[[str, bytes, str, str], None]]:
+        """Stage blobs for rows written in the ``with`` body, then commit them.
+
+        ``stage(key, data, content_type, sha256_hex)`` writes a pending blob. If the body fails,
+        its blobs stay pending and expire (this process may not delete audio); once it succeeds,
+        they are committed, and a failure to commit is raised, never swallowed: the rows already
+        reference the blobs, which would otherwise expire under them.
+        """
+        staged: list[tuple[str, str | None]] = []
+
+        def stage(key: str, data: bytes, content_type: str, sha256_hex: str) -> None:
+            staged.append((key, self.put(key, data, content_type, sha256_hex=sha256_hex, staged=True)))
+
+        try:
+            yield stage
+        except BaseException:
+            if staged:
+                get_logger().warning("staged audio left to expire", extra={"count": len(staged)})
+            raise
+        try:
+            self.commit(staged)
+        except StorageError:
+            get_logger().error("could not commit staged audio", extra={"count": len(staged)})
+            raise
 
     def commit(self, staged: list[tuple[str, str | None]]) -> None:
         """Re-tag staged ``(key, version_id)`` objects as committed, so the lifecycle keeps them."""

@@ -108,19 +108,10 @@ def _enroll(
         audio_sha256=consent.sha256, captured_at=now, actor=principal.key_id,
     )
 
-    blobs = BlobStore()
-    staged: list[tuple[str, str | None]] = []
-    try:
-        staged.append((sample.key, blobs.put(
-            sample.key, reference.data, ref.stored_media_type, sha256_hex=sample.sha256, staged=True)))
-        staged.append((consent_key, blobs.put(
-            consent_key, consent.data, consent_audio.stored_media_type,
-            sha256_hex=record.audio_sha256, staged=True)))
+    with BlobStore().staging() as stage:
+        stage(sample.key, reference.data, ref.stored_media_type, sample.sha256)
+        stage(consent_key, consent.data, consent_audio.stored_media_type, record.audio_sha256)
         store.create(speaker, record)
-    except BaseException:
-        _abandon(staged)
-        raise
-    _commit(blobs, staged)
 
     outcome = _run_enrollment(speaker, node_ids=None)
     stored = store.get(principal.tenant_id, speaker_id) or speaker
@@ -154,22 +145,6 @@ def _sample(prefix: str, checked: CheckedAudio, report: PreflightReport) -> Samp
     )
 
 
-def _abandon(staged: list[tuple[str, str | None]]) -> None:
-    # API functions may not delete audio; staged blobs expire through the bucket lifecycle.
-    if staged:
-        get_logger().warning("intake failed: staged audio left to expire", extra={"count": len(staged)})
-
-
-def _commit(blobs: BlobStore, staged: list[tuple[str, str | None]]) -> None:
-    # The rows exist now; a blob still tagged pending would expire under them, so this must not
-    # fail quietly (boto3 already retried): the caller sees the storage error and can retry.
-    try:
-        blobs.commit(staged)
-    except ScaiEchoError:
-        get_logger().error("could not commit staged audio", extra={"count": len(staged)})
-        raise
-
-
 # ------------------------------------------------------------------------------ samples
 def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> dict[str, Any]:
     store = SpeakerStore()
@@ -178,16 +153,10 @@ def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> dict
     report = assess(ref.audio)
     require_pass(report)
     sample = _sample(f"tenant/{principal.tenant_id}/speakers/{speaker_id}/", ref, report)
-    blobs = BlobStore()
-    staged = [(sample.key, blobs.put(
-        sample.key, reference.data, ref.stored_media_type, sha256_hex=sample.sha256, staged=True))]
-    try:
+    with BlobStore().staging() as stage:
+        stage(sample.key, reference.data, ref.stored_media_type, sample.sha256)
         quality = quality_grade([s.grade for s in speaker.samples] + [sample.grade])
         updated = store.add_sample(speaker, sample, quality)
-    except BaseException:
-        _abandon(staged)
-        raise
-    _commit(blobs, staged)
     outcome = _run_enrollment(updated, node_ids=None)
     updated = store.get(principal.tenant_id, speaker_id) or updated
     threshold = get_settings().enrollment_complete_speech_s
