@@ -25,11 +25,23 @@ PLAIN = {"duration": 3.0, "language": "en", "warnings": [],
          "segments": [{"id": 0, "start_time": 0.0, "end_time": 1.0, "type": "speech", "text": "Hi"}]}
 
 
-def test_rttm_lines_per_speech_segment() -> None:
+def test_rttm_of_a_transcript_without_turns_uses_its_speech_segments() -> None:
     assert render(DIARIZED, "rttm", file_id="job 1") == (
         "SPEAKER job_1 1 0.500 1.750 <NA> <NA> SPEAKER_00 <NA> <NA>\n"
         "SPEAKER job_1 1 4.000 3721.500 <NA> <NA> SPEAKER_01 <NA> <NA>\n"
     )
+
+
+def test_rttm_is_the_diarized_turns_overlap_included() -> None:
+    doc = dict(DIARIZED, turns=[
+        {"start_time": 0.5, "end_time": 2.25, "speaker": "SPEAKER_00"},
+        {"start_time": 2.0, "end_time": 3.0, "speaker": "SPEAKER_01"},  # overlap, no words
+        {"start_time": 4.0, "end_time": 3725.5, "speaker": "SPEAKER_01"}])
+    assert render(doc, "rttm", file_id="j").splitlines() == [
+        "SPEAKER j 1 0.500 1.750 <NA> <NA> SPEAKER_00 <NA> <NA>",
+        "SPEAKER j 1 2.000 1.000 <NA> <NA> SPEAKER_01 <NA> <NA>",
+        "SPEAKER j 1 4.000 3721.500 <NA> <NA> SPEAKER_01 <NA> <NA>",
+    ]
 
 
 def test_rttm_without_diarization_is_a_409() -> None:

@@ -40,26 +40,80 @@ DIAR = {
 }
 
 
-def test_words_split_at_speaker_changes_and_labels_follow_first_appearance() -> None:
+def test_every_turn_is_a_speech_segment_and_labels_follow_first_appearance() -> None:
     t = merge(ASR, DIAR, diarize=True, names={"spk_b": "Bob"}).serialize()
     speech = [s for s in t["segments"] if s["type"] == "speech"]
     assert [(s["text"], s["speaker"]) for s in speech] == [
         ("Hello there.", "SPEAKER_00"), ("How are you?", "SPEAKER_01"), ("Fine thanks.", "SPEAKER_00"),
+        ("", "SPEAKER_02"),  # SPEAKER_07 spoke, and no word was recognised there
     ]
     assert t["speakers"] == {"count": 3, "labels": ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"]}
     bob = speech[1]
     assert (bob["speaker_id"], bob["speaker_name"], bob["match_score"]) == ("spk_b", "Bob", 0.91)
     assert "speaker_id" not in speech[0] and "speaker_name" not in speech[0]
-    assert (speech[1]["start_time"], speech[1]["end_time"]) == (1.8, 3.0)
+    # a segment spans its diarized turn, not just its words
+    assert (speech[1]["start_time"], speech[1]["end_time"]) == (1.6, 3.1)
+    assert t["turns"] == [
+        {"start_time": 0.4, "end_time": 1.5, "speaker": "SPEAKER_00"},
+        {"start_time": 1.6, "end_time": 3.1, "speaker": "SPEAKER_01"},
+        {"start_time": 4.9, "end_time": 7.2, "speaker": "SPEAKER_00"},
+        {"start_time": 9.0, "end_time": 9.5, "speaker": "SPEAKER_02"},
+    ]
 
 
 def test_gaps_are_silence_with_null_speaker_and_ids_are_sequential() -> None:
     t = merge(ASR, DIAR, diarize=True).serialize()
     kinds = [(s["type"], s["start_time"], s["end_time"]) for s in t["segments"]]
-    assert kinds == [("speech", 0.5, 1.3), ("speech", 1.8, 3.0), ("silence", 3.0, 5.0),
-                     ("speech", 5.0, 7.0), ("silence", 7.0, 12.0)]
-    assert [s["id"] for s in t["segments"]] == list(range(5))
+    assert kinds == [("speech", 0.4, 1.5), ("speech", 1.6, 3.1), ("silence", 3.1, 4.9),
+                     ("speech", 4.9, 7.2), ("silence", 7.2, 9.0), ("speech", 9.0, 9.5),
+                     ("silence", 9.5, 12.0)]
+    assert [s["id"] for s in t["segments"]] == list(range(7))
     assert all(s["speaker"] is None for s in t["segments"] if s["type"] == "silence")
+
+
+def test_diarized_turns_without_any_words_still_make_the_transcript() -> None:
+    asr = {"duration_s": 6.0, "language": "en", "segments": [], "warnings": ["no_speech"]}
+    diar = {"duration_s": 6.0, "turns": [{"start": 0.5, "end": 2.0, "speaker": "A"},
+                                         {"start": 1.5, "end": 4.0, "speaker": "B"}]}
+    t = merge(asr, diar, diarize=True).serialize()
+    assert [(s["start_time"], s["end_time"], s["speaker"], s["text"])
+            for s in t["segments"] if s["type"] == "speech"] == [
+        (0.5, 2.0, "SPEAKER_00", ""), (1.5, 4.0, "SPEAKER_01", "")]
+
+
+def test_words_follow_the_exclusive_turns_in_overlap() -> None:
+    asr = {"duration_s": 4.0, "language": "en", "segments": [
+        {"start": 0.0, "end": 3.0, "text": " one two three",
+         "words": [w(0.1, 0.5, " one"), w(1.1, 1.4, " two"), w(2.2, 2.6, " three")]}]}
+    # B's turn covers A's second word, but in the exclusive view A holds the floor until 1.8
+    diar = {"duration_s": 4.0,
+            "turns": [{"start": 0.0, "end": 1.8, "speaker": "A"}, {"start": 1.0, "end": 3.0, "speaker": "B"}],
+            "exclusive_turns": [{"start": 0.0, "end": 1.8, "speaker": "A"},
+                                {"start": 1.8, "end": 3.0, "speaker": "B"}]}
+    t = merge(asr, diar, diarize=True).serialize()
+    assert [(s["text"], s["speaker"]) for s in t["segments"] if s["type"] == "speech"] == [
+        ("one two", "SPEAKER_00"), ("three", "SPEAKER_01")]
+
+
+def test_text_is_joined_as_whisper_spells_it() -> None:
+    asr = {"duration_s": 3.0, "language": "en", "segments": [
+        {"start": 0.0, "end": 2.0, "text": " Well-known, isn't it?",
+         "words": [w(0.0, 0.4, " Well"), w(0.4, 0.7, "-known,"), w(0.8, 1.2, " isn't"),
+                   w(1.2, 1.6, "  it?")]}]}
+    diar = {"duration_s": 3.0, "turns": [{"start": 0.0, "end": 2.0, "speaker": "A"}]}
+    t = merge(asr, diar, diarize=True).serialize()
+    assert t["segments"][0]["text"] == "Well-known, isn't it?"
+
+
+def test_a_long_turn_is_split_where_the_asr_starts_a_segment() -> None:
+    asr = {"duration_s": 20.0, "language": "en", "segments": [
+        {"start": 0.0, "end": 8.0, "text": " First.", "words": [w(0.2, 7.5, " First.")]},
+        {"start": 8.0, "end": 19.0, "text": " Second.", "words": [w(8.3, 18.0, " Second.")]}]}
+    diar = {"duration_s": 20.0, "turns": [{"start": 0.1, "end": 19.5, "speaker": "A"}]}
+    t = merge(asr, diar, diarize=True).serialize()
+    assert [(s["start_time"], s["end_time"], s["text"]) for s in t["segments"] if s["type"] == "speech"] == [
+        (0.1, 8.3, "First."), (8.3, 19.5, "Second.")]
+    assert len(t["turns"]) == 1
 
 
 def test_without_diarize_no_speaker_fields_at_all() -> None:
@@ -84,6 +138,16 @@ def test_word_outside_every_turn_keeps_its_neighbours_speaker() -> None:
                                          {"start": 3.4, "end": 4.0, "speaker": "Y"}], "identified": {}}
     t = merge(asr, diar, diarize=True).serialize()
     assert [(s["text"], s["speaker"]) for s in t["segments"]] == [("a b", "SPEAKER_00"), ("c", "SPEAKER_01")]
+
+
+def test_words_where_no_speaker_was_found_are_kept_without_one() -> None:
+    asr = {"duration_s": 10.0, "language": "en", "segments": [
+        {"start": 0.0, "end": 1.0, "text": " Hi.", "words": [w(0.1, 0.9, " Hi.")]},
+        {"start": 6.0, "end": 7.0, "text": " Bye.", "words": [w(6.1, 6.9, " Bye.")]}]}
+    diar = {"duration_s": 10.0, "turns": [{"start": 0.0, "end": 1.0, "speaker": "X"}]}
+    t = merge(asr, diar, diarize=True).serialize()
+    assert [(s["text"], s["speaker"]) for s in t["segments"] if s["type"] == "speech"] == [
+        ("Hi.", "SPEAKER_00"), ("Bye.", None)]
 
 
 def test_assign_speaker_max_overlap_and_nearest() -> None:

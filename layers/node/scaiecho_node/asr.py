@@ -180,8 +180,11 @@ class Transcriber:
 
 
 def _segment(piece: Any) -> AsrSegment:
+    # Words keep Whisper's own spelling, leading space included (" world", ","-less "-known"),
+    # so joining them with "" gives the text as Whisper wrote it, in any language (CJK words
+    # have no spaces). The core's merge relies on this; a test runs real output through it.
     words = [
-        Word(float(w.start), float(w.end), str(w.word).strip(), float(w.probability))
+        Word(float(w.start), float(w.end), str(w.word), float(w.probability))
         for w in (piece.words or [])
         if str(w.word).strip()
     ]

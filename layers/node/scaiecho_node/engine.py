@@ -14,7 +14,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -180,6 +180,8 @@ class Engine:
         total = len(audio.samples)
         step = int(self.window_s * audio.sample_rate)
         windowed = total > step + step // 4  # a short tail joins the last window
+        # A window may hold fewer speakers than the whole recording, so only the upper bound
+        # applies per window; both are enforced again on the linked speakers below.
         bounds = (
             {"min_speakers": min_speakers, "max_speakers": max_speakers, "num_speakers": num_speakers}
             if not windowed
@@ -205,9 +207,17 @@ class Engine:
         speakers_raw = (
             _link(pieces, self.threshold, self.embedding_dim) if windowed else [[p] for p in pieces]
         )
-        turns, speakers = _assemble(speakers_raw, self.embedding_dim)
-        if windowed and max_speakers is not None and len(speakers) > max_speakers:
-            warn.append("speaker_bounds: more speakers than max_speakers across windows")
+        upper = num_speakers or max_speakers
+        if upper is not None and len(speakers_raw) > upper:
+            speakers_raw = _merge_closest(speakers_raw, upper, self.embedding_dim)
+        lower = num_speakers or min_speakers
+        if lower is not None and len(speakers_raw) < lower:
+            warn.append(
+                f"speaker_bounds: only {len(speakers_raw)} distinct voice(s) were found, fewer "
+                f"than the {lower} requested (too little speech from the others, or their "
+                "voices are too alike to tell apart)"
+            )
+        turns, speakers, exclusive = _assemble(speakers_raw, self.embedding_dim)
         identified = self._identify(speakers, cands)
         return DiarizeResult(
             duration_s=audio.duration_s,
@@ -218,6 +228,7 @@ class Engine:
             model_version=self._model.model_version,
             processing_s=time.perf_counter() - started,
             warnings=sorted(set(warn), key=warn.index),
+            exclusive_turns=exclusive,
         )
 
     def _diarize_window(
@@ -240,18 +251,22 @@ class Engine:
             warnings.simplefilter("always")
             output = self._model.pipeline(file, hook=hook, **bounds)
         for w in caught:
-            if "outside the given bounds" in str(w.message):
+            if "outside the given bounds" in str(w.message) and window == 0 and offset == 0.0:
+                # the pipeline could not make as many clusters as asked (too few embeddings)
                 warn.append(
                     "speaker_bounds: the detected number of speakers is outside the requested "
                     "bounds (audio too short for that many speakers?)"
                 )
         annotation = output.speaker_diarization
+        # pyannote's frames can run a few ms past the last sample: turns end with the audio
         tracks: dict[Any, list[tuple[float, float]]] = {}
         for seg, _, label in annotation.itertracks(yield_label=True):
-            tracks.setdefault(label, []).append((float(seg.start), float(seg.end)))
+            if float(seg.start) < duration_s:
+                tracks.setdefault(label, []).append((float(seg.start), min(float(seg.end), duration_s)))
         exclusive: dict[Any, list[tuple[float, float]]] = {}
         for seg, _, label in output.exclusive_speaker_diarization.itertracks(yield_label=True):
-            exclusive.setdefault(label, []).append((float(seg.start), float(seg.end)))
+            if float(seg.start) < duration_s:
+                exclusive.setdefault(label, []).append((float(seg.start), min(float(seg.end), duration_s)))
         if not tracks and "count" in captured:
             activity = activity_from_count(captured["count"], duration_s)
             if activity.regions:
@@ -274,6 +289,7 @@ class Engine:
                     turns=[(s + offset, e + offset) for s, e in segs],
                     speech_s=sum(e - s for s, e in segs),
                     embedding=vector,
+                    exclusive=[(s + offset, e + offset) for s, e in exclusive.get(label, [])],
                 )
             )
         return out
@@ -377,6 +393,7 @@ class _WindowCluster:
     turns: list[tuple[float, float]]  # absolute seconds
     speech_s: float
     embedding: np.ndarray | None  # L2-normalised, or None when too little speech
+    exclusive: list[tuple[float, float]] = field(default_factory=list)  # absolute seconds
 
 
 def _link(
@@ -421,18 +438,36 @@ def _merged_embedding(pieces: list[_WindowCluster], dim: int) -> np.ndarray:
     return total / norm if norm > 0 else total
 
 
+def _merge_closest(
+    speakers: list[list[_WindowCluster]], limit: int, dim: int
+) -> list[list[_WindowCluster]]:
+    """Merge the two speakers with the most similar voices until at most ``limit`` remain."""
+    groups = [list(g) for g in speakers]
+    while len(groups) > max(1, limit):
+        cents = np.stack([_merged_embedding(g, dim) for g in groups])
+        sims = cents @ cents.T
+        np.fill_diagonal(sims, -np.inf)
+        i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
+        i, j = min(int(i), int(j)), max(int(i), int(j))
+        groups[i] += groups.pop(j)
+    return groups
+
+
 def _assemble(
     speakers: list[list[_WindowCluster]], dim: int
-) -> tuple[list[Turn], list[SpeakerCluster]]:
-    """Turns and speaker clusters, labelled SPEAKER_00, 01, ... by first appearance."""
+) -> tuple[list[Turn], list[SpeakerCluster], list[Turn]]:
+    """Turns, speaker clusters and exclusive turns, labelled SPEAKER_00, 01, ... by first
+    appearance."""
     firsts = [min(s for p in group for s, _ in p.turns) for group in speakers]
     order = sorted(range(len(speakers)), key=lambda k: firsts[k])
     turns: list[Turn] = []
+    exclusive: list[Turn] = []
     clusters: list[SpeakerCluster] = []
     for rank, k in enumerate(order):
         label = f"SPEAKER_{rank:02d}"
         group = speakers[k]
         turns += [Turn(s, e, label) for p in group for s, e in p.turns]
+        exclusive += [Turn(s, e, label) for p in group for s, e in p.exclusive]
         clusters.append(
             SpeakerCluster(
                 label=label,
@@ -441,7 +476,8 @@ def _assemble(
             )
         )
     turns.sort(key=lambda t: (t.start, t.end))
-    return turns, clusters
+    exclusive.sort(key=lambda t: (t.start, t.end))
+    return turns, clusters, exclusive
 
 
 def _check_speaker_bounds(

@@ -19,6 +19,8 @@ EMBED_PIECE_S = 30.0
 # Speech used per diarized cluster for its identification embedding (longest turns first).
 CLUSTER_SPEECH_CAP_S = 60.0
 MIN_PIECE_S = 1.0
+# Shortest speech embedded at all (many filterbank windows; CAM++'s is 25 ms).
+MIN_SPEECH_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,9 @@ def embed_regions(
     pieces = [p for p in pieces if p]
     if len(pieces) > 1 and sum(seg.duration for seg in pieces[-1]) < MIN_PIECE_S:
         pieces.pop()  # a sliver left over after the last full piece adds nothing
+    # A piece shorter than the model's filterbank window crashes it ("choose a window size 400
+    # that is [2, 270]"), and one this short says nothing about a voice anyway.
+    pieces = [p for p in pieces if sum(seg.duration for seg in p) >= MIN_SPEECH_S]
     if not pieces:
         return None, 0.0
     inference = Inference(model, window="whole")

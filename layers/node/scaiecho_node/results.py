@@ -97,12 +97,15 @@ class DiarizeResult:
     model_version: str
     processing_s: float
     warnings: list[str] = field(default_factory=list)
+    # the same speakers with overlap resolved to the most likely one (for word attribution)
+    exclusive_turns: list[Turn] = field(default_factory=list)
 
     def serialize(self) -> dict[str, Any]:
         return {
             "duration_s": _r(self.duration_s),
             "num_speakers": len(self.speakers),
             "turns": [t.serialize() for t in self.turns],
+            "exclusive_turns": [t.serialize() for t in self.exclusive_turns],
             "speakers": [s.serialize() for s in self.speakers],
             "identified": {label: i.serialize() for label, i in self.identified.items()},
             "model_id": self.model_id,

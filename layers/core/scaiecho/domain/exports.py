@@ -72,7 +72,12 @@ def to_vtt(transcript: dict[str, Any]) -> str:
 
 
 def to_rttm(transcript: dict[str, Any], file_id: str) -> str:
-    """One ``SPEAKER`` line per speech segment; the speaker field is the transcript's label."""
+    """One ``SPEAKER`` line per diarized turn (overlap included), as the diarization found them.
+
+    Turns where speech-to-text heard no words are still turns: the RTTM is who spoke when, not
+    who said which words. Transcripts stored before ``turns`` existed fall back to their
+    labelled speech segments.
+    """
     if "speakers" not in transcript:
         raise Conflict(
             "RTTM needs speaker turns, and this job has none (it ran without diarization, or "
@@ -80,13 +85,14 @@ def to_rttm(transcript: dict[str, Any], file_id: str) -> str:
             code="diarization_not_available",
         )
     uri = _RTTM_TOKEN.sub("_", file_id)
+    turns = transcript.get("turns")
+    if turns is None:
+        turns = [s for s in _speech(transcript) if s.get("speaker")]
     lines = []
-    for seg in _speech(transcript):
-        if not seg.get("speaker"):
-            continue
-        dur = max(0.0, seg["end_time"] - seg["start_time"])
+    for turn in turns:
+        start, end = float(turn["start_time"]), float(turn["end_time"])
         lines.append(
-            f"SPEAKER {uri} 1 {seg['start_time']:.3f} {dur:.3f} <NA> <NA> {seg['speaker']} <NA> <NA>"
+            f"SPEAKER {uri} 1 {start:.3f} {max(0.0, end - start):.3f} <NA> <NA> {turn['speaker']} <NA> <NA>"
         )
     return "\n".join(lines) + ("\n" if lines else "")
 

@@ -1,20 +1,32 @@
 """Merging speech-to-text with diarization into one transcript (pure).
 
-Each ASR word goes to the diarization turn it overlaps most (a word that overlaps no turn goes to
-the nearest turn within ``NEAREST_TURN_S``, else keeps its neighbour's speaker); ASR segments are
-split where the speaker changes. The node's cluster labels are renamed ``SPEAKER_00…`` in order of
-first appearance in the transcript; identified clusters also carry the enrolled speaker.
-Gaps between speech of at least ``MIN_GAP_S`` become ``silence`` segments: the ASR found no words
-there. (Noise and music are not told apart from silence here; no segment claims them.)
+With diarization, the diarization is the source of truth for who spoke when:
+
+- every diarized turn (overlap included) is a speech segment with its speaker, whether or not
+  speech-to-text found words in it (quiet far-field voices often have none: ``"text": ""``);
+  the turns are also kept as ``turns``, which the RTTM export writes as they are;
+- each ASR word goes to one speaker — the one whose *exclusive* (non-overlapping) turn it
+  overlaps most, else the nearest within ``NEAREST_TURN_S`` — and then into that speaker's turn
+  it overlaps most (or the nearest); a long turn is split where the ASR starts a new segment,
+  so cues stay readable; a word no turn explains becomes a speech segment with no speaker;
+- the node's cluster labels are renamed ``SPEAKER_00…`` in order of first appearance;
+  identified clusters also carry the enrolled speaker.
+
+Text is the words joined as Whisper spells them: each word carries its own leading space
+(``" world"``, ``" you?"``), so words are concatenated and whitespace normalised.
+Gaps between speech of at least ``MIN_GAP_S`` become ``silence`` segments. (Noise and music are
+not told apart from silence here; no segment claims them.)
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 MIN_GAP_S = 1.0
 NEAREST_TURN_S = 0.5
+_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -78,11 +90,16 @@ class Transcript:
     diarized: bool
     labels: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)  # the diarization's turns, relabelled
 
     def serialize(self) -> dict[str, Any]:
         out: dict[str, Any] = {"duration": round(self.duration, 3), "language": self.language}
         if self.diarized:
             out["speakers"] = {"count": len(self.labels), "labels": list(self.labels)}
+            out["turns"] = [
+                {"start_time": round(t.start, 3), "end_time": round(t.end, 3), "speaker": t.speaker}
+                for t in self.turns
+            ]
         out["segments"] = [s.serialize(diarized=self.diarized) for s in self.segments]
         out["warnings"] = list(self.warnings)
         return out
@@ -121,45 +138,102 @@ def _words_of(segment: dict[str, Any]) -> list[Word]:
     if words:
         return words
     # A segment without word timings is one "word" spanning the segment.
-    return [Word(float(segment["start"]), float(segment["end"]), str(segment.get("text", "")))]
+    return [Word(float(segment["start"]), float(segment["end"]), " " + str(segment.get("text", "")))]
 
 
-def _join(words: list[Word]) -> str:
-    # Whisper words carry their own leading space ("Hello", " world").
-    return "".join(w.text for w in words).strip()
+def join_words(words: list[Word]) -> str:
+    """Whisper words carry their own leading space (" Hello", " world."): concatenate."""
+    return _SPACES.sub(" ", "".join(w.text for w in words)).strip()
 
 
-def _speech_pieces(asr_segments: list[dict[str, Any]], turns: list[Turn] | None
-                   ) -> list[tuple[float, float, str, str | None]]:
-    """(start, end, text, node_label) per ASR segment, split at speaker changes when diarized."""
-    pieces: list[tuple[float, float, str, str | None]] = []
-    previous: str | None = None
+def _plain_pieces(asr_segments: list[dict[str, Any]]) -> list[_Piece]:
+    out = []
     for seg in asr_segments:
-        words = _words_of(seg)
-        if turns is None:
-            text = str(seg.get("text", "")).strip() or _join(words)
-            pieces.append((float(seg["start"]), float(seg["end"]), text, None))
+        text = _SPACES.sub(" ", str(seg.get("text", ""))).strip() or join_words(_words_of(seg))
+        if text:
+            out.append(_Piece(float(seg["start"]), float(seg["end"]), text, None))
+    return out
+
+
+@dataclass
+class _Piece:
+    start: float
+    end: float
+    text: str
+    label: str | None  # the node's cluster label
+
+
+def _best_turn(word: Word, turns: list[Turn], limit: float) -> Turn | None:
+    """The turn overlapping ``word`` most, else the nearest one within ``limit`` seconds."""
+    best, best_overlap = None, 0.0
+    for turn in turns:
+        ov = _overlap(word.start, word.end, turn.start, turn.end)
+        if ov > best_overlap:
+            best, best_overlap = turn, ov
+    if best is not None:
+        return best
+    mid = (word.start + word.end) / 2
+    nearest, distance = None, limit
+    for turn in turns:
+        d = turn.start - mid if mid < turn.start else mid - turn.end
+        if d <= distance:
+            nearest, distance = turn, d
+    return nearest
+
+
+def _diarized_pieces(asr_segments: list[dict[str, Any]], turns: list[Turn],
+                     exclusive: list[Turn]) -> list[_Piece]:
+    """One piece per diarized turn (split at ASR segment starts), words placed in them."""
+    by_speaker: dict[str, list[Turn]] = {}
+    for turn in turns:
+        by_speaker.setdefault(turn.speaker, []).append(turn)
+    placed: dict[int, list[tuple[int, Word]]] = {id(t): [] for t in turns}
+    orphans: list[tuple[int, Word]] = []
+    for n, seg in enumerate(asr_segments):
+        words = [w for w in _words_of(seg) if w.text.strip()]
+        speakers = [assign_speaker(w.start, w.end, exclusive) for w in words]
+        # a word no turn explains takes its neighbour's speaker within the ASR segment
+        for i in range(1, len(speakers)):
+            speakers[i] = speakers[i] or speakers[i - 1]
+        for i in range(len(speakers) - 2, -1, -1):
+            speakers[i] = speakers[i] or speakers[i + 1]
+        for word, speaker in zip(words, speakers, strict=True):
+            turn = _best_turn(word, by_speaker.get(speaker, []), float("inf")) if speaker else None
+            if turn is None:
+                orphans.append((n, word))
+            else:
+                placed[id(turn)].append((n, word))
+    pieces: list[_Piece] = []
+    for turn in turns:
+        words = placed[id(turn)]
+        if not words:
+            pieces.append(_Piece(turn.start, turn.end, "", turn.speaker))
             continue
-        labels = [assign_speaker(w.start, w.end, turns) for w in words]
-        # A word no turn explains keeps the previous word's speaker (else the next one's).
-        for i, label in enumerate(labels):
-            if label is None:
-                labels[i] = previous
-            previous = labels[i]
-        for i in range(len(labels) - 1, -1, -1):
-            if labels[i] is None and i + 1 < len(labels):
-                labels[i] = labels[i + 1]
-        run: list[Word] = []
-        run_label: str | None = None
-        for word, label in zip(words, labels, strict=True):
-            if run and label != run_label:
-                pieces.append((run[0].start, run[-1].end, _join(run), run_label))
-                run = []
-            run.append(word)
-            run_label = label
-        if run:
-            pieces.append((run[0].start, run[-1].end, _join(run), run_label))
-    return [p for p in pieces if p[2]]
+        # split where the ASR started a new segment: cut at that segment's first word
+        runs: list[list[tuple[int, Word]]] = [[words[0]]]
+        for item in words[1:]:
+            if item[0] != runs[-1][-1][0]:
+                runs.append([])
+            runs[-1].append(item)
+        for k, run in enumerate(runs):
+            start = turn.start if k == 0 else min(turn.end, run[0][1].start)
+            end = turn.end if k == len(runs) - 1 else min(turn.end, runs[k + 1][0][1].start)
+            start = min(start, run[0][1].start)
+            end = max(end, run[-1][1].end)
+            pieces.append(_Piece(start, end, join_words([w for _, w in run]), turn.speaker))
+    groups: dict[int, list[Word]] = {}
+    for n, word in orphans:
+        groups.setdefault(n, []).append(word)
+    for words in groups.values():
+        pieces.append(_Piece(words[0].start, words[-1].end, join_words(words), None))
+    return pieces
+
+
+def _turns_of(doc: dict[str, Any], key: str) -> list[Turn]:
+    return sorted(
+        (Turn(float(t["start"]), float(t["end"]), str(t["speaker"])) for t in doc.get(key) or []),
+        key=lambda t: (t.start, t.end),
+    )
 
 
 def merge(
@@ -183,54 +257,48 @@ def merge(
     names = names or {}
     notes = list(warnings or []) + [str(w) for w in asr.get("warnings") or []]
     diarized = diarize and diarization is not None
-    turns = None
+    turns: list[Turn] = []
     identified: dict[str, Identity] = {}
+    asr_segments = asr.get("segments") or []
     if diarized and diarization is not None:
-        turns = sorted(
-            (Turn(float(t["start"]), float(t["end"]), str(t["speaker"])) for t in diarization["turns"]),
-            key=lambda t: (t.start, t.end),
-        )
+        turns = _turns_of(diarization, "turns")
+        exclusive = _turns_of(diarization, "exclusive_turns") or turns
         notes += [str(w) for w in diarization.get("warnings") or []]
         for label, ident in (diarization.get("identified") or {}).items():
             sid = ident.get("speaker_id")
             if sid:
                 identified[label] = Identity(sid, float(ident.get("score") or 0.0), names.get(sid))
+        pieces = _diarized_pieces(asr_segments, turns, exclusive)
+    else:
+        pieces = _plain_pieces(asr_segments)
+    pieces.sort(key=lambda p: (p.start, p.end))
 
     duration = float(asr.get("duration_s") or 0.0)
     if diarization is not None:
         duration = max(duration, float(diarization.get("duration_s") or 0.0))
-    pieces = sorted(_speech_pieces(asr.get("segments") or [], turns), key=lambda p: p[0])
 
     relabel: dict[str, str] = {}
-    for _, _, _, node_label in pieces:
-        if node_label is not None and node_label not in relabel:
-            relabel[node_label] = f"SPEAKER_{len(relabel):02d}"
-    # Speakers the diarization heard but no word went to still count, after the others.
-    for turn in turns or []:
+    for turn in turns:  # by first appearance (turns are sorted by start)
         if turn.speaker not in relabel:
             relabel[turn.speaker] = f"SPEAKER_{len(relabel):02d}"
 
     segments: list[Segment] = []
     cursor = 0.0
-
-    def add(seg: Segment) -> None:
-        segments.append(seg)
-
-    for start, end, text, node_label in pieces:
-        if start - cursor >= MIN_GAP_S:
-            add(Segment(len(segments), cursor, start, "silence", ""))
-        seg = Segment(len(segments), start, end, "speech", text)
-        if node_label is not None:
-            seg.speaker = relabel[node_label]
-            ident = identified.get(node_label)
+    for piece in pieces:
+        if piece.start - cursor >= MIN_GAP_S:
+            segments.append(Segment(len(segments), cursor, piece.start, "silence", ""))
+        seg = Segment(len(segments), piece.start, piece.end, "speech", piece.text)
+        if piece.label is not None:
+            seg.speaker = relabel[piece.label]
+            ident = identified.get(piece.label)
             if ident is not None:
                 seg.speaker_id, seg.speaker_name, seg.match_score = ident.speaker_id, ident.name, ident.score
-            if voice_match and node_label in voice_match:
-                seg.voice_match_score = min(max(float(voice_match[node_label]), 0.0), 1.0)
-        add(seg)
-        cursor = max(cursor, end)
+            if voice_match and piece.label in voice_match:
+                seg.voice_match_score = min(max(float(voice_match[piece.label]), 0.0), 1.0)
+        segments.append(seg)
+        cursor = max(cursor, piece.end)
     if duration - cursor >= MIN_GAP_S:
-        add(Segment(len(segments), cursor, duration, "silence", ""))
+        segments.append(Segment(len(segments), cursor, duration, "silence", ""))
 
     return Transcript(
         duration=duration,
@@ -239,4 +307,5 @@ def merge(
         diarized=diarized,
         labels=list(relabel.values()) if diarized else [],
         warnings=list(dict.fromkeys(notes)),
+        turns=[Turn(t.start, t.end, relabel[t.speaker]) for t in turns],
     )
