@@ -1,0 +1,49 @@
+"""Execution names: after the subject, within Step Functions' rules, numbered where re-run."""
+
+from __future__ import annotations
+
+import pytest
+
+from scaiecho.domain import executions
+from scaiecho.domain.executions import ExecutionName, console_url, is_valid
+
+
+def test_names_follow_the_subject() -> None:
+    assert executions.enrollment("spk_0a1b").candidate(1) == "enroll-spk_0a1b-1"
+    assert executions.enrollment("spk_0a1b").candidate(12) == "enroll-spk_0a1b-12"
+    assert executions.job("job_9f").candidate() == "job-job_9f"
+    assert executions.job("job_9f").candidate(3) == "job-job_9f"  # a job runs once
+    assert executions.erasure("era_77").candidate(2) == "erasure-era_77-2"
+
+
+def test_names_stay_within_the_rules() -> None:
+    long = ExecutionName("enroll", "x" * 200)
+    for n in (1, 10, 12345):
+        name = long.candidate(n)
+        assert len(name) <= 80 and is_valid(name) and name.endswith(f"-{n}")
+    assert long.candidate(1) != long.candidate(2)
+    odd = ExecutionName("job", "a b/c:d", numbered=False).candidate()
+    assert odd == "job-a-b-c-d" and is_valid(odd)
+    assert not is_valid("enroll spk") and not is_valid("x" * 81) and not is_valid("")
+
+
+def test_matches_a_family() -> None:
+    family = executions.enrollment("spk_1")
+    assert family.matches("enroll-spk_1-1") and family.matches("enroll-spk_1-22")
+    assert not family.matches("enroll-spk_12-1") and not family.matches("enroll-spk_1-")
+    assert not family.matches("enroll-spk_1-0") and not family.matches("job-spk_1-1")
+    assert executions.job("job_1").matches("job-job_1")
+    assert not executions.job("job_1").matches("job-job_1-1")
+
+
+@pytest.mark.parametrize(("arn", "expected"), [
+    ("arn:aws:states:eu-west-1:123456789012:execution:scaiecho-prod-transcribe:job-job_1",
+     "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/"
+     "arn:aws:states:eu-west-1:123456789012:execution:scaiecho-prod-transcribe:job-job_1"),
+    ("arn:aws:states:us-east-1:123456789012:express:scaiecho-prod-enroll:enroll-spk_1-1:abc",
+     "https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/express-executions/"
+     "details/arn:aws:states:us-east-1:123456789012:express:scaiecho-prod-enroll:enroll-spk_1-1:abc"
+     "?startDate=1700000000000"),
+])
+def test_console_url(arn: str, expected: str) -> None:
+    assert console_url(arn, started_ms=1_700_000_000_000) == expected
