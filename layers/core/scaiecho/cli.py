@@ -1,4 +1,5 @@
-"""``scaiecho`` command line: run the local stack, manage API keys and nodes.
+"""``scaiecho`` command line: run the local stack, manage API keys and nodes, invoke a function
+with an event.
 
 Commands find the running local stack through its state file; with no local stack they act on
 the AWS account the environment points at (SCAIECHO_* table names, AWS credentials).
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from scaiecho.errors import ScaiEchoError
+from scaiecho.errors import NotFound, ScaiEchoError, ValidationFailed
 
 
 def _use_local_stack() -> dict[str, Any] | None:
@@ -138,6 +139,50 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     return 1 if result.errors else 0
 
 
+def _require_local_stack() -> dict[str, Any]:
+    from scaiecho.local.state import read_state, state_path
+
+    state = read_state()
+    if state is None:
+        raise NotFound(f"no running local stack (start one with `make run`; looked at {state_path()})",
+                       code="no_local_stack")
+    return state
+
+
+def _cmd_invoke(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scaiecho.local.invoke import LocalFunctions, fill_placeholders
+
+    functions = LocalFunctions.from_state(_require_local_stack())
+    spec = functions.find(args.function)
+    text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text()
+    values = dict(v.split("=", 1) for v in args.set or [] if "=" in v)
+    try:
+        event = json.loads(fill_placeholders(text, values))
+    except ValueError as exc:
+        raise ValidationFailed(f"the event is not JSON: {exc}", code="invalid_event") from exc
+    result = functions.invoke(spec, event)
+    print(json.dumps(result.payload, indent=2, default=str))
+    return 1 if result.errored else 0
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scaiecho.local.invoke import LocalFunctions
+
+    functions = LocalFunctions.from_state(_require_local_stack())
+    text = json.dumps(functions.sam_env_vars(endpoint_host=args.endpoint_host), indent=2) + "\n"
+    if args.out == "-":
+        print(text, end="")
+    else:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}: sam local invoke FUNCTION_LOGICAL_ID -e EVENT.json --env-vars {args.out}",
+              file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaiecho", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -192,6 +237,24 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("endpoint_name")
     reg.add_argument("--json", action="store_true")
     reg.set_defaults(func=_cmd_nodes_register)
+
+    invoke = sub.add_parser("invoke", help="run one function's real handler with an event against the "
+                            "local stack, as Lambda would (no Docker)")
+    invoke.add_argument("function", help="folder under functions/ (e.g. intake), logical id or name")
+    invoke.add_argument("event", help="event JSON file (e.g. events/intake/get_speaker.json), - for stdin")
+    invoke.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="fill a {{NAME}} placeholder of a sample event (repeatable)")
+    invoke.set_defaults(func=_cmd_invoke)
+
+    env = sub.add_parser("env", help="environment files for other tools")
+    env.add_argument("--sam", action="store_true", required=True,
+                     help="the --env-vars file for `sam local invoke` against the local stack")
+    env.add_argument("--out", default="env.json", help="file to write (default env.json, - for stdout)")
+    env.add_argument("--endpoint-host", default=None,
+                     help="host the Lambda container reaches the local stack by (default 127.0.0.1, "
+                          "for --docker-network host; e.g. host.docker.internal)")
+    env.set_defaults(func=_cmd_env)
+
     return parser
 
 
