@@ -251,3 +251,15 @@ def test_env_sam_points_every_declared_variable_at_the_stack(replay: Replay, tmp
         assert variables["SCAIECHO_WORKFLOW_SYNC_API"] == "false"
         assert variables["SCAIECHO_SPEAKERS_TABLE"] == "scaiecho-local-speakers"
     assert env["IntakeFunction"]["SCAIECHO_ENROLL_STATE_MACHINE_ARN"].endswith(":scaiecho-local-enroll")
+
+
+def test_executions_cli_reads_the_running_stack(replay: Replay) -> None:
+    speaker_id, job_id = replay.values["SPEAKER_ID"], replay.values["JOB_ID"]
+    listed = replay.cli("executions", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    names = {e["name"]: e for e in json.loads(listed.stdout)}
+    assert names[f"enroll-{speaker_id}-1"]["workflow"] == "enroll"
+    assert names[f"job-{job_id}"]["status"] == "SUCCEEDED"
+    shown = replay.cli("executions", "show", f"enroll-{speaker_id}-1")
+    assert shown.returncode == 0, shown.stderr
+    assert "done     Task      EnrollOnNode" in shown.stdout and "console" not in shown.stdout

@@ -47,3 +47,20 @@ def test_matches_a_family() -> None:
 ])
 def test_console_url(arn: str, expected: str) -> None:
     assert console_url(arn, started_ms=1_700_000_000_000) == expected
+
+
+def test_no_console_link_on_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scaiecho.adapters.workflows import execution_link
+    from scaiecho.settings import get_settings
+
+    arn = "arn:aws:states:us-east-1:123456789012:execution:scaiecho-local-transcribe:job-job_1"
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("SCAIECHO_AWS_ENDPOINT_URL", "")  # as the template declares it on AWS
+    get_settings.cache_clear()
+    try:
+        assert execution_link(arn) == console_url(arn)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+        get_settings.cache_clear()
+        assert execution_link(arn) is None
+    finally:
+        get_settings.cache_clear()

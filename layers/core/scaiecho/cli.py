@@ -1,5 +1,5 @@
 """``scaiecho`` command line: run the local stack, manage API keys and nodes, invoke a function
-with an event.
+with an event, read workflow executions.
 
 Commands find the running local stack through its state file; with no local stack they act on
 the AWS account the environment points at (SCAIECHO_* table names, AWS credentials).
@@ -183,6 +183,39 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_executions_list(args: argparse.Namespace) -> int:
+    from scaiecho.adapters.execution_history import ExecutionHistory
+
+    _use_local_stack()
+    found = ExecutionHistory().recent(workflow=args.workflow, status=args.status, limit=args.limit)
+    lines = [f"{e.started:%Y-%m-%d %H:%M:%S}  {e.status:<9} {e.workflow:<14} {e.name}" for e in found]
+    _print([e.serialize() for e in found], args.json, lines or ["(no executions)"])
+    return 0
+
+
+def _cmd_executions_show(args: argparse.Namespace) -> int:
+    from scaiecho.adapters.execution_history import ExecutionHistory
+
+    _use_local_stack()
+    detail = ExecutionHistory().show(args.execution)
+    doc = detail.serialize()
+    lines = [f"{detail.summary.name}  ({detail.summary.workflow})  {detail.summary.status}",
+             f"  started {doc['started']}  stopped {doc['stopped'] or '-'}",
+             f"  input   {json.dumps(detail.input)}"]
+    if detail.output is not None:
+        lines.append(f"  output  {json.dumps(detail.output)}")
+    if detail.error or detail.cause:
+        lines.append(f"  error   {detail.error}: {detail.cause}")
+    lines.append("  states:")
+    for step in detail.steps:
+        problem = f"  {step.error}: {step.cause}" if step.error else ""
+        lines.append(f"    {step.status:<8} {step.kind:<9} {step.name}{problem}")
+    if doc["console_url"]:
+        lines.append(f"  console {doc['console_url']}")
+    _print(doc, args.json, lines)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaiecho", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -255,6 +288,20 @@ def build_parser() -> argparse.ArgumentParser:
                           "for --docker-network host; e.g. host.docker.internal)")
     env.set_defaults(func=_cmd_env)
 
+    executions = sub.add_parser("executions", help="Step Functions executions (the local stack has no "
+                                "console)").add_subparsers(dest="executions_cmd", required=True)
+    xlist = executions.add_parser("list", help="newest first: status, workflow, name")
+    xlist.add_argument("--workflow", default=None, help="enroll, transcribe, erasure-retry or node-probe")
+    xlist.add_argument("--status", default=None, choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT",
+                                                          "ABORTED"])
+    xlist.add_argument("--limit", type=int, default=50)
+    xlist.add_argument("--json", action="store_true")
+    xlist.set_defaults(func=_cmd_executions_list)
+    xshow = executions.add_parser("show", help="one execution: input, output, each state, errors")
+    xshow.add_argument("execution", help="name (enroll-<speaker_id>-<n>, job-<job_id>, "
+                       "erasure-<audit_id>-<n>) or ARN")
+    xshow.add_argument("--json", action="store_true")
+    xshow.set_defaults(func=_cmd_executions_show)
     return parser
 
 
