@@ -108,6 +108,16 @@ def _cmd_nodes_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_nodes_deregister(args: argparse.Namespace) -> int:
+    from scaiecho.adapters.nodes import NodeStore
+
+    _use_local_stack()
+    if not NodeStore().deregister(args.node_id):
+        raise NotFound(f"no node {args.node_id!r}", code="node_not_found")
+    _print({"node_id": args.node_id, "deregistered": True}, args.json, [f"deregistered {args.node_id}"])
+    return 0
+
+
 def _cmd_stream(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -270,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("endpoint_name")
     reg.add_argument("--json", action="store_true")
     reg.set_defaults(func=_cmd_nodes_register)
+    dereg = nodes.add_parser("deregister", help="forget a node (before deleting its endpoint): "
+                             "enrollments, jobs and erasures stop waiting on it")
+    dereg.add_argument("node_id")
+    dereg.add_argument("--json", action="store_true")
+    dereg.set_defaults(func=_cmd_nodes_deregister)
 
     invoke = sub.add_parser("invoke", help="run one function's real handler with an event against the "
                             "local stack, as Lambda would (no Docker)")

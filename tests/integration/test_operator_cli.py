@@ -1,5 +1,6 @@
-"""`scaiecho executions list|show`: the local stack's stand-in for the Step Functions console,
-reading what moto's interpreter recorded of real jobs (one completed, one failed on the node)."""
+"""The operator's commands of docs/operations.md: `scaiecho executions list|show` (the local
+stack's stand-in for the Step Functions console, reading what moto's interpreter recorded of real
+jobs: one completed, one failed on the node) and `scaiecho nodes register|deregister`."""
 
 from __future__ import annotations
 
@@ -70,3 +71,14 @@ def test_list_and_show_a_completed_and_a_failed_job(api: Any, node: ContractNode
 
     assert cli("executions", "show", "job-nope")[0] == 2
     assert cli("executions", "list", "--workflow", "nope")[0] == 2
+
+
+def test_nodes_register_and_deregister(aws: Any, cli: Any) -> None:
+    from scaiecho.adapters.nodes import NodeStore
+
+    assert cli("nodes", "register", "node-9", "scaiecho-local-node-9")[0] == 0
+    assert [n.node_id for n in NodeStore().list()] == ["node-9"]
+    code, out = cli("nodes", "deregister", "node-9", "--json")
+    assert code == 0 and json.loads(out) == {"node_id": "node-9", "deregistered": True}
+    assert NodeStore().list() == []
+    assert cli("nodes", "deregister", "node-9")[0] == 2  # not registered
