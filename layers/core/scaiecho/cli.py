@@ -167,7 +167,10 @@ def _cmd_invoke(args: argparse.Namespace) -> int:
     functions = LocalFunctions.from_state(_require_local_stack())
     spec = functions.find(args.function)
     text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text()
-    values = dict(v.split("=", 1) for v in args.set or [] if "=" in v)
+    malformed = [v for v in args.set or [] if "=" not in v]
+    if malformed:
+        raise ValidationFailed(f"--set takes NAME=VALUE, not {malformed[0]!r}", code="invalid_set")
+    values = dict(v.split("=", 1) for v in args.set or [])
     try:
         event = json.loads(fill_placeholders(text, values))
     except ValueError as exc:
