@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scaiecho.domain import executions
-from scaiecho.domain.executions import ExecutionName, console_url, is_valid
+from scaiecho.domain.executions import ExecutionName, console_url, is_valid, state_steps
 
 
 def test_names_follow_the_subject() -> None:
@@ -64,3 +64,32 @@ def test_no_console_link_on_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> 
         assert execution_link(arn) is None
     finally:
         get_settings.cache_clear()
+
+
+def test_state_steps_of_a_caught_branch_failure() -> None:
+    """The events moto (and AWS) record for a Parallel whose task failed and was caught."""
+    cause = '{"errorType": "ValidationFailed", "errorMessage": "node-1: English only", "stackTrace": []}'
+    events: list[dict[str, object]] = [
+        {"type": "ExecutionStarted", "timestamp": "t0"},
+        {"type": "ParallelStateEntered", "timestamp": "t1",
+         "stateEnteredEventDetails": {"name": "TranscribeAndDiarize"}},
+        {"type": "TaskStateEntered", "timestamp": "t2", "stateEnteredEventDetails": {"name": "SpeechToText"}},
+        {"type": "TaskFailed", "timestamp": "t3",
+         "taskFailedEventDetails": {"error": "ValidationFailed", "cause": cause}},
+        {"type": "ParallelStateFailed", "timestamp": "t4"},
+        {"type": "ParallelStateExited", "timestamp": "t5",
+         "stateExitedEventDetails": {"name": "TranscribeAndDiarize"}},
+        {"type": "TaskStateEntered", "timestamp": "t6",
+         "stateEnteredEventDetails": {"name": "RecordFailure"}},
+        {"type": "TaskStateExited", "timestamp": "t7", "stateExitedEventDetails": {"name": "RecordFailure"}},
+        {"type": "FailStateEntered", "timestamp": "t8", "stateEnteredEventDetails": {"name": "JobFailed"}},
+        {"type": "ExecutionFailed", "timestamp": "t9",
+         "executionFailedEventDetails": {"error": "TranscriptionJobFailed", "cause": "see the job"}},
+    ]
+    steps = {s.name: s for s in state_steps(events)}
+    assert [(s.name, s.kind, s.status) for s in state_steps(events)] == [
+        ("TranscribeAndDiarize", "Parallel", "caught"), ("SpeechToText", "Task", "failed"),
+        ("RecordFailure", "Task", "done"), ("JobFailed", "Fail", "failed")]
+    assert (steps["SpeechToText"].error, steps["SpeechToText"].cause) == ("ValidationFailed",
+                                                                         "node-1: English only")
+    assert steps["JobFailed"].serialize()["error"] == "TranscriptionJobFailed"

@@ -221,7 +221,7 @@ def _cmd_executions_show(args: argparse.Namespace) -> int:
         lines.append(f"  error   {detail.error}: {detail.cause}")
     lines.append("  states:")
     for step in detail.steps:
-        problem = f"  {step.error}: {step.cause}" if step.error else ""
+        problem = (f"  {step.error}" + (f": {step.cause}" if step.cause else "")) if step.error else ""
         lines.append(f"    {step.status:<8} {step.kind:<9} {step.name}{problem}")
     if doc["console_url"]:
         lines.append(f"  console {doc['console_url']}")

@@ -125,6 +125,11 @@ def state_steps(events: list[dict[str, object]]) -> list[StateStep]:
             open_step = next((s for s in reversed(steps) if s.name == name and s.exited is None), None)
             if open_step is not None:
                 open_step.exited = when
+        elif kind.endswith("StateFailed"):  # a Parallel/Map whose branch failed (caught or not)
+            prefix = kind[: -len("StateFailed")]
+            open_step = next((s for s in reversed(steps) if s.kind == prefix and s.exited is None), None)
+            if open_step is not None and open_step.error is None:
+                open_step.error = "States.BranchFailed"
         else:
             failure = next((event[k] for k in _FAILURE_DETAILS if isinstance(event.get(k), dict)), None)
             if isinstance(failure, dict):
@@ -146,5 +151,5 @@ def _short(cause: object, limit: int = 500) -> str | None:
         except ValueError:
             doc = None
         if isinstance(doc, dict) and doc.get("errorMessage"):
-            text = f"{doc.get('errorType', 'Error')}: {doc['errorMessage']}"
+            text = str(doc["errorMessage"])  # the error type is the step's error already
     return text[:limit]
