@@ -45,6 +45,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         provisioned = provision(session, ROOT / "template.yaml")
         for key, value in provisioned.environment.items():
             monkeypatch.setenv(key, value)
+        monkeypatch.setenv("SCAIECHO_WORKFLOW_SYNC_API", "false")  # moto has no StartSyncExecution
         _reset_settings()
         provisioned.session = session
         yield provisioned

@@ -10,9 +10,10 @@ EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 def load_event(function: str, name: str, **placeholders: str) -> dict[str, Any]:
-    text = (EVENTS / function / f"{name}.json").read_text()
-    for key, value in placeholders.items():
-        text = text.replace("{{" + key + "}}", value)
+    """The event with its ``{{NAME}}`` placeholders filled, as `scaiecho invoke --set` does."""
+    from scaiecho.local.invoke import fill_placeholders
+
+    text = fill_placeholders((EVENTS / function / f"{name}.json").read_text(), placeholders)
     data: dict[str, Any] = json.loads(text)
     return data
 

@@ -1,4 +1,5 @@
-"""``scaiecho`` command line: run the local stack, manage API keys and nodes.
+"""``scaiecho`` command line: run the local stack, manage API keys and nodes, invoke a function
+with an event, read workflow executions.
 
 Commands find the running local stack through its state file; with no local stack they act on
 the AWS account the environment points at (SCAIECHO_* table names, AWS credentials).
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from scaiecho.errors import ScaiEchoError
+from scaiecho.errors import NotFound, ScaiEchoError, ValidationFailed
 
 
 def _use_local_stack() -> dict[str, Any] | None:
@@ -107,6 +108,16 @@ def _cmd_nodes_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_nodes_deregister(args: argparse.Namespace) -> int:
+    from scaiecho.adapters.nodes import NodeStore
+
+    _use_local_stack()
+    if not NodeStore().deregister(args.node_id):
+        raise NotFound(f"no node {args.node_id!r}", code="node_not_found")
+    _print({"node_id": args.node_id, "deregistered": True}, args.json, [f"deregistered {args.node_id}"])
+    return 0
+
+
 def _cmd_stream(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -136,6 +147,86 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     result = stream_samples(url, key, audio.samples, diarize=args.diarize, language=args.language,
                             speed=args.speed, on_frame=show)
     return 1 if result.errors else 0
+
+
+def _require_local_stack() -> dict[str, Any]:
+    from scaiecho.local.state import read_state, state_path
+
+    state = read_state()
+    if state is None:
+        raise NotFound(f"no running local stack (start one with `make run`; looked at {state_path()})",
+                       code="no_local_stack")
+    return state
+
+
+def _cmd_invoke(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scaiecho.local.invoke import LocalFunctions, fill_placeholders
+
+    functions = LocalFunctions.from_state(_require_local_stack())
+    spec = functions.find(args.function)
+    text = sys.stdin.read() if args.event == "-" else Path(args.event).read_text()
+    malformed = [v for v in args.set or [] if "=" not in v]
+    if malformed:
+        raise ValidationFailed(f"--set takes NAME=VALUE, not {malformed[0]!r}", code="invalid_set")
+    values = dict(v.split("=", 1) for v in args.set or [])
+    try:
+        event = json.loads(fill_placeholders(text, values))
+    except ValueError as exc:
+        raise ValidationFailed(f"the event is not JSON: {exc}", code="invalid_event") from exc
+    result = functions.invoke(spec, event)
+    print(json.dumps(result.payload, indent=2, default=str))
+    return 1 if result.errored else 0
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scaiecho.local.invoke import LocalFunctions
+
+    functions = LocalFunctions.from_state(_require_local_stack())
+    text = json.dumps(functions.sam_env_vars(endpoint_host=args.endpoint_host), indent=2) + "\n"
+    if args.out == "-":
+        print(text, end="")
+    else:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}: sam local invoke FUNCTION_LOGICAL_ID -e EVENT.json --env-vars {args.out}",
+              file=sys.stderr)
+    return 0
+
+
+def _cmd_executions_list(args: argparse.Namespace) -> int:
+    from scaiecho.adapters.execution_history import ExecutionHistory
+
+    _use_local_stack()
+    found = ExecutionHistory().recent(workflow=args.workflow, status=args.status, limit=args.limit)
+    lines = [f"{e.started:%Y-%m-%d %H:%M:%S}  {e.status:<9} {e.workflow:<14} {e.name}" for e in found]
+    _print([e.serialize() for e in found], args.json, lines or ["(no executions)"])
+    return 0
+
+
+def _cmd_executions_show(args: argparse.Namespace) -> int:
+    from scaiecho.adapters.execution_history import ExecutionHistory
+
+    _use_local_stack()
+    detail = ExecutionHistory().show(args.execution)
+    doc = detail.serialize()
+    lines = [f"{detail.summary.name}  ({detail.summary.workflow})  {detail.summary.status}",
+             f"  started {doc['started']}  stopped {doc['stopped'] or '-'}",
+             f"  input   {json.dumps(detail.input)}"]
+    if detail.output is not None:
+        lines.append(f"  output  {json.dumps(detail.output)}")
+    if detail.error or detail.cause:
+        lines.append(f"  error   {detail.error}: {detail.cause}")
+    lines.append("  states:")
+    for step in detail.steps:
+        problem = (f"  {step.error}" + (f": {step.cause}" if step.cause else "")) if step.error else ""
+        lines.append(f"    {step.status:<8} {step.kind:<9} {step.name}{problem}")
+    if doc["console_url"]:
+        lines.append(f"  console {doc['console_url']}")
+    _print(doc, args.json, lines)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,6 +283,43 @@ def build_parser() -> argparse.ArgumentParser:
     reg.add_argument("endpoint_name")
     reg.add_argument("--json", action="store_true")
     reg.set_defaults(func=_cmd_nodes_register)
+    dereg = nodes.add_parser("deregister", help="forget a node (before deleting its endpoint): "
+                             "enrollments, jobs and erasures stop waiting on it")
+    dereg.add_argument("node_id")
+    dereg.add_argument("--json", action="store_true")
+    dereg.set_defaults(func=_cmd_nodes_deregister)
+
+    invoke = sub.add_parser("invoke", help="run one function's real handler with an event against the "
+                            "local stack, as Lambda would (no Docker)")
+    invoke.add_argument("function", help="folder under functions/ (e.g. intake), logical id or name")
+    invoke.add_argument("event", help="event JSON file (e.g. events/intake/get_speaker.json), - for stdin")
+    invoke.add_argument("--set", action="append", metavar="NAME=VALUE",
+                        help="fill a {{NAME}} placeholder of a sample event (repeatable)")
+    invoke.set_defaults(func=_cmd_invoke)
+
+    env = sub.add_parser("env", help="environment files for other tools")
+    env.add_argument("--sam", action="store_true", required=True,
+                     help="the --env-vars file for `sam local invoke` against the local stack")
+    env.add_argument("--out", default="env.json", help="file to write (default env.json, - for stdout)")
+    env.add_argument("--endpoint-host", default=None,
+                     help="host the Lambda container reaches the local stack by (default 127.0.0.1, "
+                          "for --docker-network host; e.g. host.docker.internal)")
+    env.set_defaults(func=_cmd_env)
+
+    executions = sub.add_parser("executions", help="Step Functions executions (the local stack has no "
+                                "console)").add_subparsers(dest="executions_cmd", required=True)
+    xlist = executions.add_parser("list", help="newest first: status, workflow, name")
+    xlist.add_argument("--workflow", default=None, help="enroll, transcribe, erasure-retry or node-probe")
+    xlist.add_argument("--status", default=None, choices=["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT",
+                                                          "ABORTED"])
+    xlist.add_argument("--limit", type=int, default=50)
+    xlist.add_argument("--json", action="store_true")
+    xlist.set_defaults(func=_cmd_executions_list)
+    xshow = executions.add_parser("show", help="one execution: input, output, each state, errors")
+    xshow.add_argument("execution", help="name (enroll-<speaker_id>-<n>, job-<job_id>, "
+                       "erasure-<audit_id>-<n>) or ARN")
+    xshow.add_argument("--json", action="store_true")
+    xshow.set_defaults(func=_cmd_executions_show)
     return parser
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,8 +18,10 @@ class Settings(BaseSettings):
 
     stage: str = "local"
     region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
-    # Set only for the embedded stack (moto); boto3 and pynamodb then talk to it.
-    aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+    # Set only for the embedded stack (moto); boto3 and pynamodb then talk to it. The template
+    # declares SCAIECHO_AWS_ENDPOINT_URL empty, for `sam local invoke --env-vars` to set.
+    aws_endpoint_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL", "SCAIECHO_AWS_ENDPOINT_URL"))
 
     # Resource names (template.yaml passes them to every function).
     api_keys_table: str = "scaiecho-local-api-keys"
@@ -148,6 +150,11 @@ class Settings(BaseSettings):
         if any(days <= 0 for days in value.values()):
             raise ValueError("every tenant's retention must be a positive number of days")
         return value
+
+    @field_validator("aws_endpoint_url")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("voice_consent_version")
     @classmethod

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.exceptions import DeleteError, DoesNotExist, PynamoDBException
 
 from scaiecho.adapters.aws import client
 from scaiecho.adapters.tables import NodeRow, ensure_bound, utcnow
@@ -67,6 +67,20 @@ class NodeStore:
         except PynamoDBException as exc:
             raise StorageError("could not register the node") from exc
         return _to_domain(row)
+
+    def deregister(self, node_id: str) -> bool:
+        """Forget a node (its endpoint is being deleted): no enrollment, job or erasure waits on
+        it any more. False when it was not registered."""
+        ensure_bound()
+        try:
+            NodeRow(node_id).delete(condition=NodeRow.node_id.exists())
+        except DeleteError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise StorageError("could not deregister the node") from exc
+        except PynamoDBException as exc:
+            raise StorageError("could not deregister the node") from exc
+        return True
 
     def get(self, node_id: str) -> Node | None:
         ensure_bound()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -39,9 +40,14 @@ class ApiGatewayReplies:
         if self._client is None:
             import boto3
 
+            settings = get_settings()
+            endpoint = self.endpoint_url
+            if settings.aws_endpoint_url:
+                # Against the local stack (a replayed event, `scaiecho invoke`) every AWS API is
+                # moto's, @connections of the event's stage included; never the real domain.
+                endpoint = settings.aws_endpoint_url.rstrip("/") + urlsplit(self.endpoint_url).path
             self._client = boto3.client(
-                "apigatewaymanagementapi", endpoint_url=self.endpoint_url,
-                region_name=get_settings().region,
+                "apigatewaymanagementapi", endpoint_url=endpoint, region_name=settings.region,
             )
         return self._client
 

@@ -28,4 +28,6 @@ def finalize(event: dict[str, Any]) -> dict[str, Any]:
         candidates=event.get("candidates") or [],
         unavailable=event.get("unavailable") or [],
         results=event.get("results") or [],
+        execution_arn=event.get("execution_arn"),
+        started_at=event.get("started_at"),
     )

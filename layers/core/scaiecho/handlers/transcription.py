@@ -10,14 +10,14 @@ from scaiecho.services import transcription_tasks
 def run_asr(event: dict[str, Any]) -> dict[str, Any]:
     return transcription_tasks.run_asr(
         tenant_id=event["tenant_id"], job_id=event["job_id"], bucket=event["bucket"],
-        audio_key=event["audio_key"], language=(event.get("options") or {}).get("language"),
+        audio_key=event.get("audio_key"), language=(event.get("options") or {}).get("language"),
     )
 
 
 def run_diarize(event: dict[str, Any]) -> dict[str, Any]:
     return transcription_tasks.run_diarize(
         tenant_id=event["tenant_id"], job_id=event["job_id"], bucket=event["bucket"],
-        audio_key=event["audio_key"], options=event.get("options") or {},
+        audio_key=event.get("audio_key"), options=event.get("options") or {},
     )
 
 
@@ -31,4 +31,5 @@ def merge(event: dict[str, Any]) -> dict[str, Any]:
 def fail(event: dict[str, Any]) -> dict[str, Any]:
     return transcription_tasks.fail(
         tenant_id=event["tenant_id"], job_id=event["job_id"], error=event.get("error") or {},
+        execution_arn=event.get("execution_arn"),
     )

@@ -95,8 +95,13 @@ def run_lambda(function_name: str, body: bytes | str | None) -> tuple[bytes, boo
     if handler is None:
         return _lambda_error("ResourceNotFoundException", f"no local handler for {name}"), True
     event = json.loads(body) if body else {}
+    return call_handler(handler, event, LambdaContext(function_name=name))
+
+
+def call_handler(handler: LambdaHandler, event: Any, context: LambdaContext) -> tuple[bytes, bool]:
+    """One invocation: the result as JSON, or (errored) the error document Lambda reports."""
     try:
-        result = handler(event, LambdaContext(function_name=name))
+        result = handler(event, context)
     except Exception as exc:
         return _lambda_error(type(exc).__name__, str(exc), traceback.format_exc()), True
     return json.dumps(result, default=str).encode(), False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,24 @@ FUNCTION_TYPES = ("AWS::Serverless::Function",)
 STATE_MACHINE_TYPES = ("AWS::Serverless::StateMachine",)
 
 
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    code_uri: str  # relative to the template, e.g. functions/intake/
+    handler: str
+    memory_mb: int
+    timeout_s: int
+    environment: dict[str, str]  # Globals + the function's own variables, resolved
+
+    def serialize(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_stored(cls, doc: dict[str, Any]) -> FunctionSpec:
+        return cls(**doc)
+
+
 @dataclass
 class Provisioned:
     tables: list[str] = field(default_factory=list)
@@ -39,6 +57,9 @@ class Provisioned:
     functions: list[str] = field(default_factory=list)
     state_machines: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
     environment: dict[str, str] = field(default_factory=dict)
+    # What Lambda would know of each function (by logical id): `scaiecho invoke` and
+    # `scaiecho env --sam` rebuild one function's own environment from it.
+    function_specs: dict[str, FunctionSpec] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -96,6 +117,7 @@ def provision(
     for logical, res in resources_of(template, *FUNCTION_TYPES).items():
         if _active(resolver, res):
             out.functions.append(_create_function(lam, resolver, root, logical, res, role_arn))
+            out.function_specs[logical] = _function_spec(template, resolver, logical, res)
 
     sfn = session.client("stepfunctions", region_name=region)
     for logical, res in resources_of(template, *STATE_MACHINE_TYPES).items():
@@ -267,6 +289,25 @@ def _create_function(
     )
     moto_patches.register_function(name, moto_patches.load_handler(code_dir, handler))
     return str(name)
+
+
+def _function_spec(template: dict[str, Any], resolver: Resolver, logical: str,
+                   res: dict[str, Any]) -> FunctionSpec:
+    props = res["Properties"]
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    env: dict[str, str] = {}
+    for block in (globals_fn, props):  # the function's own variables override Globals, as on AWS
+        for key, value in (block.get("Environment", {}).get("Variables", {}) or {}).items():
+            env[key] = str(resolver.resolve(value))
+    return FunctionSpec(
+        logical_id=logical,
+        name=str(resolver.physical[logical]),
+        code_uri=str(props["CodeUri"]),
+        handler=str(props.get("Handler", globals_fn.get("Handler", "app.lambda_handler"))),
+        memory_mb=int(resolver.resolve(props.get("MemorySize", globals_fn.get("MemorySize", 128)))),
+        timeout_s=int(resolver.resolve(props.get("Timeout", globals_fn.get("Timeout", 3)))),
+        environment=env,
+    )
 
 
 def function_environment(template: dict[str, Any], resolver: Resolver) -> dict[str, str]:

@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +118,8 @@ class LocalStack:
             stage=self.config.stage,
             region=self.config.region,
         )
-        self.environment = {**base_env, **self.provisioned.environment}
+        # The template's values, then what makes them local (moto, no StartSyncExecution).
+        self.environment = {**self.provisioned.environment, **base_env}
         # The template's bound fits API Gateway's 29 s limit; locally there is no such limit and
         # CPU-only nodes are slower, so intake waits longer for the fan-out (unless told otherwise).
         self.environment["SCAIECHO_WORKFLOW_WAIT_S"] = os.environ.get(
@@ -167,25 +167,16 @@ class LocalStack:
 
     def probe_nodes(self) -> dict[str, Any]:
         """Run the node-probe state machine (on AWS it runs every 5 minutes)."""
-        import json
-
-        from scaiecho.adapters.aws import client
+        from scaiecho.adapters.workflows import WorkflowRunner
+        from scaiecho.domain import executions
         from scaiecho.settings import get_settings
 
         arn = get_settings().node_probe_state_machine_arn
         if not arn:
             return {}
-        sfn = client("stepfunctions")
-        execution = sfn.start_execution(stateMachineArn=arn, input="{}", name=uuid.uuid4().hex)[
-            "executionArn"
-        ]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            desc = sfn.describe_execution(executionArn=execution)
-            if desc["status"] != "RUNNING":
-                return dict(json.loads(desc.get("output") or "{}"))
-            time.sleep(0.2)
-        return {}
+        run = WorkflowRunner().run(arn, {}, name=executions.node_probe(time.strftime("%Y%m%dT%H%M%S")),
+                                   wait_s=60)
+        return dict(run.output or {}) if run.status != "RUNNING" else {}
 
     def create_demo_key(self) -> str:
         from scaiecho.services.keys import create_key
@@ -232,6 +223,10 @@ class LocalStack:
                 "nodes": [{"node_id": n.node_id, "url": n.url, "endpoint": n.endpoint_name}
                           for n in self.nodes],
                 "environment": self.environment,
+                # For `scaiecho invoke` / `scaiecho env --sam`: each function as Lambda knows it.
+                "project_root": str(project_root()),
+                "functions": {k: spec.serialize()
+                              for k, spec in self.provisioned.function_specs.items()},
             }
         )
 

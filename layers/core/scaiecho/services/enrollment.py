@@ -12,6 +12,7 @@ from scaiecho.adapters.nodes import NodeStore
 from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
 from scaiecho.adapters.tables import utcnow
 from scaiecho.adapters.workflows import WorkflowRunner
+from scaiecho.domain import executions
 from scaiecho.domain.auth import Principal
 from scaiecho.domain.preflight import PreflightReport, assess, require_pass
 from scaiecho.domain.speakers import (
@@ -240,7 +241,8 @@ def _run_enrollment(speaker: Speaker, node_ids: list[str] | None) -> EnrollmentO
         ],
     }
     try:
-        run = WorkflowRunner().run(settings.enroll_state_machine_arn, payload)
+        run = WorkflowRunner().run(settings.enroll_state_machine_arn, payload,
+                                   name=executions.enrollment(speaker.speaker_id))
     except ScaiEchoError as exc:
         get_logger().warning(
             "enrollment workflow failed to start", extra={"code": exc.code, "error": exc.message[:300]}
@@ -254,7 +256,9 @@ def _run_enrollment(speaker: Speaker, node_ids: list[str] | None) -> EnrollmentO
         )
     if run.status == "RUNNING":
         return EnrollmentOutcome(speaker.enrollment_status, list(speaker.enrolled_on), STILL_RUNNING_NOTE)
-    get_logger().warning("enrollment workflow failed", extra={"status": run.status})
+    get_logger().warning("enrollment workflow failed", extra={
+        "status": run.status, "speaker_id": speaker.speaker_id, "execution_arn": run.execution_arn,
+        "console_url": run.console_url})
     return EnrollmentOutcome(speaker.enrollment_status, list(speaker.enrolled_on),
                              f"the enrollment workflow ended {run.status}; retry POST /speakers/{{id}}/warm")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from scaiecho.adapters.aws import client
 from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
 from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
 from scaiecho.adapters.voiceprints import VoiceprintCipher
+from scaiecho.adapters.workflows import execution_link
 from scaiecho.domain.speakers import EnrollmentStatus
 from scaiecho.errors import NodeError, ScaiEchoError
 from scaiecho.observability import get_logger
@@ -98,6 +100,7 @@ def enroll_on_node(
 def finalize(
     *, tenant_id: str, speaker_id: str, candidates: list[dict[str, Any]],
     unavailable: list[dict[str, Any]], results: list[dict[str, Any]],
+    execution_arn: str | None = None, started_at: str | None = None,
 ) -> dict[str, Any]:
     registered = {n.node_id for n in NodeStore().list()}
     warm = sorted(n for n in WarmRegistry().enrolled_at(tenant_id, speaker_id) if n in registered)
@@ -119,10 +122,11 @@ def finalize(
     )
     if speaker is not None and speaker.tombstoned_at is not None:
         status = EnrollmentStatus.EVICTED
-    get_logger().info(
-        "enrollment settled",
-        extra={"speaker_id": speaker_id, "status": status.value, "nodes": warm, "failed": failed},
-    )
+    extra: dict[str, Any] = {"speaker_id": speaker_id, "status": status.value, "nodes": warm,
+                             "failed": failed, "execution_arn": execution_arn}
+    if status is EnrollmentStatus.FAILED:  # where an operator starts: the execution's own page
+        extra["console_url"] = execution_link(execution_arn or "", started_ms=_epoch_ms(started_at))
+    get_logger().info("enrollment settled", extra=extra)
     out: dict[str, Any] = {
         "status": status.value,
         "enrolled_on": warm,
@@ -132,6 +136,13 @@ def finalize(
     if note:
         out["note"] = note
     return out
+
+
+def _epoch_ms(iso: str | None) -> int | None:
+    try:
+        return int(datetime.fromisoformat(iso).timestamp() * 1000) if iso else None
+    except ValueError:
+        return None
 
 
 def _opt(value: Any) -> str | None:

@@ -27,7 +27,8 @@ from scaiecho.adapters.erasure import AuditEvent, AuditHeader, ErasureAuditStore
 from scaiecho.adapters.nodes import NodeClient, NodeStore
 from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
 from scaiecho.adapters.tables import utcnow
-from scaiecho.adapters.workflows import WorkflowRunner
+from scaiecho.adapters.workflows import WorkflowRunner, execution_link
+from scaiecho.domain import executions
 from scaiecho.domain.auth import Principal
 from scaiecho.errors import NodeError, NotFound, StorageError, UpstreamError
 from scaiecho.observability import get_logger
@@ -294,10 +295,12 @@ def _schedule_retry(header: AuditHeader) -> None:
                "max_attempts": settings.erasure_retry_max_attempts}
     audits = ErasureAuditStore()
     try:
-        execution = WorkflowRunner().start(arn, payload)
+        execution = WorkflowRunner().start(arn, payload, name=executions.erasure(header.audit_id))
     except UpstreamError as exc:
         audits.append(header.tenant_id, header.audit_id, STEP_FAILED, status=RETRY_SCHEDULED,
                       error=exc.message[:500])
         return
     audits.append(header.tenant_id, header.audit_id, RETRY_SCHEDULED,
                   status=execution.rsplit(":", 1)[-1])
+    get_logger().warning("erasure waits on a node; background retry scheduled", extra={
+        "audit_id": header.audit_id, "execution_arn": execution, "console_url": execution_link(execution)})

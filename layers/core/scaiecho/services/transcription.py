@@ -18,6 +18,7 @@ from scaiecho.adapters.speakers import SpeakerStore
 from scaiecho.adapters.workflows import WorkflowRunner
 from scaiecho.audio.decode import SUPPORTED_FORMATS, check_media_type, detect_format
 from scaiecho.audio.probe import probe_duration_s
+from scaiecho.domain import executions
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.exports import MEDIA_TYPES, check_format, render
 from scaiecho.domain.jobs import (
@@ -221,13 +222,16 @@ def _start(principal: Principal, options: TranscribeOptions, audio: JobAudio, *,
     job = store.create(tenant_id=principal.tenant_id, job_id=job_id, request=options.serialize(),
                        audio_key=audio.key, audio_bytes=audio.size,
                        match_user_id=_match_user(principal, options))
+    # Ids only: the execution history is readable by operators; the tasks read the audio key
+    # (which may carry a client's file name) from the job row.
     payload = {
         "tenant_id": principal.tenant_id, "job_id": job_id, "bucket": settings.audio_bucket,
-        "audio_key": audio.key, "options": options.serialize(), "diarize": options.diarize,
+        "options": options.serialize(), "diarize": options.diarize,
         "diarization_timeout_s": settings.diarization_timeout_s,
     }
     try:
-        arn = WorkflowRunner().start(settings.transcribe_state_machine_arn, payload, name=job_id)
+        arn = WorkflowRunner().start(settings.transcribe_state_machine_arn, payload,
+                                   name=executions.job(job_id))
     except ScaiEchoError as exc:
         # No job is left QUEUED forever: it says why it never ran (the input expires with uploads/).
         store.fail(principal.tenant_id, job_id, code=exc.code, message=exc.message)

@@ -17,6 +17,7 @@ from scaiecho.adapters.jobs import JobFiles, JobStore, mark_speakers_used, resul
 from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
 from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
 from scaiecho.adapters.voiceprints import VoiceprintCipher
+from scaiecho.adapters.workflows import execution_link
 from scaiecho.domain.jobs import DEFAULT_BACKEND, TranscribeOptions
 from scaiecho.domain.speakers import EnrollmentStatus
 from scaiecho.domain.transcripts import merge as merge_transcript
@@ -24,6 +25,7 @@ from scaiecho.domain.voice_match import voice_match_scores, without_profile
 from scaiecho.errors import (
     AudioError,
     NodeError,
+    NotFound,
     ScaiEchoError,
     ServiceUnavailable,
     StorageError,
@@ -75,10 +77,20 @@ def _record_failure(tenant_id: str, job_id: str, exc: ScaiEchoError) -> None:
         JobStore().fail(tenant_id, job_id, code=exc.code, message=exc.message)
 
 
+def _audio_key(store: JobStore, tenant_id: str, job_id: str) -> str:
+    """The job's audio, read from its row: the workflow input carries ids only, never a key that
+    may hold a client's file name (it would sit in the execution history for everyone to read)."""
+    job = store.get(tenant_id, job_id)
+    if job is None:
+        raise NotFound(f"no transcription job {job_id!r}", code="job_not_found")
+    return job.audio_key
+
+
 # ------------------------------------------------------------------ ASR
-def run_asr(*, tenant_id: str, job_id: str, bucket: str, audio_key: str,
+def run_asr(*, tenant_id: str, job_id: str, bucket: str, audio_key: str | None = None,
             language: str | None) -> dict[str, Any]:
     store = JobStore()
+    audio_key = audio_key or _audio_key(store, tenant_id, job_id)
     if not store.stage(tenant_id, job_id, "asr", "running"):
         return {"settled": True}
     try:
@@ -160,13 +172,14 @@ def _same_model(profile: ProfileCandidate, node: Node) -> bool:
                 and profile.model_version != node.model_version)
 
 
-def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str,
+def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str | None = None,
                 options: dict[str, Any]) -> dict[str, Any]:
     """Diarize + identify (+ score against the caller's voice profile with match_me). Raises on
     failure: the workflow catches it and the job degrades to the plain transcript (this step never
     fails the job itself)."""
     opts = TranscribeOptions.from_stored(options)
     store = JobStore()
+    audio_key = audio_key or _audio_key(store, tenant_id, job_id)
     if not store.stage(tenant_id, job_id, "diarization", "running"):
         return {"settled": True}
     speaker_ids = _tenant_ready_speakers(tenant_id, list(opts.speaker_ids))
@@ -297,7 +310,8 @@ def _names(tenant_id: str, diarization: dict[str, Any] | None) -> tuple[dict[str
     return names, set(names)
 
 
-def fail(*, tenant_id: str, job_id: str, error: dict[str, Any]) -> dict[str, Any]:
+def fail(*, tenant_id: str, job_id: str, error: dict[str, Any],
+         execution_arn: str | None = None) -> dict[str, Any]:
     """The workflow's catch-all: record why, unless a step already did."""
     kind = str(error.get("Error") or "error")
     message = ""
@@ -308,6 +322,7 @@ def fail(*, tenant_id: str, job_id: str, error: dict[str, Any]) -> dict[str, Any
     code = "timeout" if kind == "States.Timeout" else "job_failed"
     recorded = JobStore().fail(tenant_id, job_id, code=code,
                                message=message or f"the job failed ({kind})")
-    get_logger().warning("transcription job failed", extra={"job_id": job_id, "error": kind,
-                                                            "recorded_here": recorded})
+    get_logger().warning("transcription job failed", extra={
+        "job_id": job_id, "error": kind, "recorded_here": recorded, "execution_arn": execution_arn,
+        "console_url": execution_link(execution_arn or "")})
     return {"status": "FAILED"}
