@@ -79,6 +79,29 @@ class AudioEmpty(AudioError):
     code = "audio_empty"
 
 
+class AudioHeaderInvalid(AudioError):
+    """The container's header declares something impossible (0 bits, 0 channels, short fmt)."""
+
+    code = "audio_header_invalid"
+
+
+class AudioSampleRateUnsupported(AudioError):
+    """A declared sample rate no recording has: decoding it would amplify a tiny file."""
+
+    code = "audio_sample_rate_unsupported"
+
+
+class AudioTooLong(AudioError):
+    """Longer than the route allows, said by the header or found while decoding (then cut off)."""
+
+    code = "audio_too_long"
+
+
+class UnsupportedAudioCodec(ScaiEchoError):
+    code = "unsupported_audio_codec"
+    status = 415
+
+
 class FeatureNotAvailable(ScaiEchoError):
     code = "feature_not_available"
     status = 404

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     # Upload limits.
     max_upload_mb: float = 50.0
+    # The longest recording enrollment, added samples and preflight decode (reference and consent
+    # alike). Decoding stops here, so a tiny file that claims hours costs at most this much work.
+    max_enroll_audio_s: float = 600.0
 
     # Transcription jobs: the largest recording (bytes and seconds) one job accepts, and the
     # languages the configured speech-to-text model can transcribe, comma-separated (empty = any:
@@ -124,9 +127,9 @@ class Settings(BaseSettings):
         return data
 
     @field_validator(
-        "max_upload_mb", "workflow_wait_s", "node_timeout_s", "voice_sample_min_s", "voice_sample_max_s",
-        "voice_sample_max_mb", "max_job_audio_mb", "max_job_duration_s", "stream_idle_timeout_s",
-        "stream_endpoint_silence_s",
+        "max_upload_mb", "max_enroll_audio_s", "workflow_wait_s", "node_timeout_s", "voice_sample_min_s",
+        "voice_sample_max_s", "voice_sample_max_mb", "max_job_audio_mb", "max_job_duration_s",
+        "stream_idle_timeout_s", "stream_endpoint_silence_s",
     )
     @classmethod
     def _positive(cls, value: float) -> float:

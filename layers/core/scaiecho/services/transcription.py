@@ -16,7 +16,7 @@ from scaiecho.adapters.jobs import Job, JobFiles, JobStore, input_key
 from scaiecho.adapters.nodes import NodeStore
 from scaiecho.adapters.speakers import SpeakerStore
 from scaiecho.adapters.workflows import WorkflowRunner
-from scaiecho.audio.decode import SUPPORTED_FORMATS, check_media_type, detect_format
+from scaiecho.audio.decode import SUPPORTED_FORMATS, check_header, check_media_type, detect_format
 from scaiecho.audio.probe import probe_duration_s
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.exports import MEDIA_TYPES, check_format, render
@@ -173,6 +173,7 @@ def _sniff(data: bytes) -> str:
             f"the audio is not a recognised audio file; send one of: {', '.join(SUPPORTED_FORMATS)}",
             details={"accepted": list(SUPPORTED_FORMATS)},
         )
+    check_header(data, fmt)  # a WAV's impossible header or rate: refused before anything is stored
     return fmt
 
 
