@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +17,7 @@ from pynamodb.exceptions import (
 )
 from pynamodb.transactions import TransactWrite
 
+from scaiecho.adapters.cursors import decode_cursor, encode_cursor
 from scaiecho.adapters.tables import (
     ConsentRow,
     ExternalIdClaimRow,
@@ -29,7 +28,7 @@ from scaiecho.adapters.tables import (
     utcnow,
 )
 from scaiecho.domain.speakers import Consent, EnrollmentStatus, Sample, Speaker
-from scaiecho.errors import BadRequest, Conflict, StorageError
+from scaiecho.errors import Conflict, StorageError
 from scaiecho.settings import get_settings
 
 SPEAKER_PREFIX = "spk_"
@@ -91,25 +90,6 @@ def sample_map(sample: Sample) -> SampleMap:
         media_type=sample.media_type, duration_s=sample.duration_s, speech_s=sample.speech_s,
         grade=sample.grade, bytes=sample.bytes, created_at=sample.created_at,
     )
-
-
-def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
-    if not last_key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
-
-
-def decode_cursor(cursor: str | None, tenant_id: str) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        key: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        # A cursor can never move a query into another tenant's partition.
-        if key["tenant_id"]["S"] != tenant_id or not key["speaker_id"]["S"].startswith(SPEAKER_PREFIX):
-            raise ValueError
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadRequest("the pagination cursor is invalid", code="invalid_cursor") from exc
-    return key
 
 
 class SpeakerStore:
@@ -186,7 +166,8 @@ class SpeakerStore:
                 range_key_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX),
                 filter_condition=SpeakerRow.tombstoned_at.does_not_exist(),
                 limit=limit,
-                last_evaluated_key=decode_cursor(cursor, tenant_id),
+                last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="speaker_id",
+                                                 prefix=SPEAKER_PREFIX),
             )
             speakers = [_speaker(r) for r in result]
             return speakers, encode_cursor(result.last_evaluated_key)

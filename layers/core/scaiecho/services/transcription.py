@@ -28,6 +28,7 @@ from scaiecho.domain.jobs import (
     parse_audio_urls,
     parse_options,
 )
+from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.domain.speakers import EnrollmentStatus, new_id
 from scaiecho.errors import (
     AudioEmpty,
@@ -98,8 +99,8 @@ def parse_form_config(raw: str | None) -> Any:
     if raw is None or raw == "":
         return None
     try:
-        return json.loads(raw)
-    except ValueError as exc:
+        return loads_strict(raw)
+    except InvalidJson as exc:
         raise ValidationFailed("diarization_config must be a JSON object (as a string in a form)",
                                code="invalid_diarization_config",
                                details={"field": "diarization_config"}) from exc

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
@@ -16,6 +15,7 @@ from starlette.datastructures import UploadFile
 
 from scaiecho.api.deps import requires
 from scaiecho.domain.auth import Principal, Scope
+from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.errors import ValidationFailed
 from scaiecho.services import transcription
 from scaiecho.services.uploads import Upload
@@ -44,8 +44,8 @@ async def _form_request(request: Request) -> tuple[dict[str, Any], Upload | None
     ids = [v for v in form.getlist("speaker_ids") if isinstance(v, str)]
     if len(ids) == 1 and ids[0].strip().startswith("["):
         try:
-            fields["speaker_ids"] = json.loads(ids[0])
-        except ValueError as exc:
+            fields["speaker_ids"] = loads_strict(ids[0])
+        except InvalidJson as exc:
             raise ValidationFailed("speaker_ids must be a list of speaker ids",
                                    code="invalid_speaker_ids") from exc
     elif ids:
@@ -73,9 +73,9 @@ async def submit(
                                        idempotency_key=idempotency_key)
     else:
         try:
-            doc = json.loads(await request.body() or b"null")
-        except ValueError as exc:
-            raise ValidationFailed("the request body is not valid JSON", code="invalid_json") from exc
+            doc = loads_strict(await request.body() or b"null")
+        except InvalidJson as exc:
+            raise ValidationFailed(f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
         data = await run_in_threadpool(transcription.submit_json, principal, doc,
                                        idempotency_key=idempotency_key)
     return JSONResponse({"data": data}, status_code=202)
