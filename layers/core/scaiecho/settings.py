@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     workflow_sync_api: bool = True
     workflow_wait_s: float = 60.0
 
+    # Idempotency-Key: a request that crashed leaves an in-progress record that blocks retries of
+    # its key this long (it must outlast the slowest request: intake waits workflow_wait_s).
+    idempotency_in_flight_s: float = 120.0
+
+    # GET /health without a key answers from a report at most this old (it probes every node).
+    health_cache_s: float = 5.0
+
     # Nodes: how long one node call may take.
     node_timeout_s: float = 120.0
 
@@ -127,8 +134,9 @@ class Settings(BaseSettings):
         return data
 
     @field_validator(
-        "max_upload_mb", "max_enroll_audio_s", "workflow_wait_s", "node_timeout_s", "voice_sample_min_s",
-        "voice_sample_max_s", "voice_sample_max_mb", "max_job_audio_mb", "max_job_duration_s",
+        "max_upload_mb", "max_enroll_audio_s", "idempotency_in_flight_s", "workflow_wait_s",
+        "node_timeout_s", "voice_sample_min_s", "voice_sample_max_s", "voice_sample_max_mb",
+        "max_job_audio_mb", "max_job_duration_s",
         "stream_idle_timeout_s", "stream_endpoint_silence_s",
     )
     @classmethod

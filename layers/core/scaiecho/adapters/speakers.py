@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +30,7 @@ from scaiecho.adapters.tables import (
     utcnow,
 )
 from scaiecho.domain.speakers import Consent, EnrollmentStatus, Sample, Speaker
-from scaiecho.errors import Conflict, StorageError
+from scaiecho.errors import Conflict, NotFound, StorageError
 from scaiecho.settings import get_settings
 
 SPEAKER_PREFIX = "spk_"
@@ -175,21 +177,38 @@ class SpeakerStore:
             raise StorageError("could not list speakers") from exc
 
     def add_sample(self, speaker: Speaker, sample: Sample, quality: str | None) -> Speaker:
+        """Append ``sample`` (a compare-and-set on the row's version, retried when concurrent
+        requests add samples to the same speaker). NotFound once it is erased; 409
+        ``speaker_busy`` only if it keeps changing under us."""
         ensure_bound()
-        row = SpeakerRow.get(speaker.tenant_id, speaker.speaker_id, consistent_read=True)
-        try:
-            row.update(
-                actions=[
-                    SpeakerRow.samples.set(SpeakerRow.samples.append([sample_map(sample)])),
-                    SpeakerRow.total_speech_s.add(sample.speech_s),
-                    SpeakerRow.enrollment_quality.set(quality or sample.grade),
-                    SpeakerRow.updated_at.set(utcnow()),
-                ],
-                condition=SpeakerRow.tombstoned_at.does_not_exist(),
-            )
-        except UpdateError as exc:
-            raise StorageError("could not add the sample") from exc
-        return _speaker(row)
+        for attempt in range(_UPDATE_ATTEMPTS):
+            try:
+                row = SpeakerRow.get(speaker.tenant_id, speaker.speaker_id, consistent_read=True)
+            except DoesNotExist:
+                row = None
+            except PynamoDBException as exc:
+                raise StorageError("could not read the speaker") from exc
+            if row is None or row.tombstoned_at is not None:
+                raise NotFound(f"no speaker {speaker.speaker_id!r}", code="speaker_not_found")
+            try:
+                row.update(
+                    actions=[
+                        SpeakerRow.samples.set(SpeakerRow.samples.append([sample_map(sample)])),
+                        SpeakerRow.total_speech_s.add(sample.speech_s),
+                        SpeakerRow.enrollment_quality.set(quality or sample.grade),
+                        SpeakerRow.updated_at.set(utcnow()),
+                    ],
+                    condition=SpeakerRow.tombstoned_at.does_not_exist(),
+                )
+                return _speaker(row)
+            except UpdateError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise StorageError("could not add the sample") from exc
+            # Another writer got there first (or an erasure began): re-read and try again
+            # after a jittered pause (not a secret: any PRNG will do).
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311
+        raise Conflict("the speaker is being changed by other requests; retry", code="speaker_busy",
+                       details={"speaker_id": speaker.speaker_id})
 
     def set_enrollment(
         self, tenant_id: str, speaker_id: str, *, status: EnrollmentStatus,

@@ -63,12 +63,33 @@ def enroll_speaker(
         json.dumps({"fields": fields, "reference": reference.sha256, "consent": consent.sha256},
                    sort_keys=True).encode()
     ).hexdigest()
-    return run_idempotent(
+    record = run_idempotent(
         scope=f"enroll:{principal.tenant_id}",
         key=idempotency_key,
         fingerprint=fingerprint,
-        work=lambda: _enroll(principal, fields, reference, consent),
+        work=lambda: _replay_record(_enroll(principal, fields, reference, consent)),
     )
+    return _replay(principal, record)
+
+
+# What the idempotency table keeps of an enrollment: ids and the outcome, nothing personal (names,
+# descriptions), so a replay is rebuilt from the live speaker and an erasure leaves no trace there.
+_REPLAYED = ("speaker_id", "enrollment_status", "enrolled_on", "note", "preflight")
+
+
+def _replay_record(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: data[k] for k in _REPLAYED if k in data}
+
+
+def _replay(principal: Principal, record: dict[str, Any]) -> dict[str, Any]:
+    speaker_id = str(record["speaker_id"])
+    speaker = SpeakerStore().get(principal.tenant_id, speaker_id)
+    if speaker is None or speaker.tombstoned_at is not None:
+        raise NotFound(f"no speaker {speaker_id!r}: it was erased after this request",
+                       code="speaker_not_found")
+    outcome = EnrollmentOutcome(EnrollmentStatus(record["enrollment_status"]),
+                                list(record.get("enrolled_on") or []), record.get("note"))
+    return _enrollment_response(speaker, outcome, preflight=record.get("preflight"))
 
 
 def _enroll(

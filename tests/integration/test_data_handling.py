@@ -1,0 +1,95 @@
+"""Data handling under hostile timing: concurrent samples, idempotency after erasure, crashed
+requests (issue #14)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import auth
+from tests.integration.test_enrollment import SPEAKERS, create, fields, files
+
+
+@pytest.fixture
+def enroll_key(make_key: Any) -> str:
+    return str(make_key("acme", "scaiecho:enroll"))
+
+
+def test_concurrent_samples_on_one_speaker_all_land(api: Any, enroll_key: str) -> None:
+    sid = create(api, enroll_key)
+    results: list[Any] = []
+
+    def add() -> None:
+        results.append(api.post(f"{SPEAKERS}/{sid}/samples", headers=auth(enroll_key),
+                                files={"reference": files()["reference"]}))
+
+    threads = [threading.Thread(target=add) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = sorted(r.status_code for r in results)
+    assert all(s in (201, 409) for s in statuses), [r.text for r in results]
+    busy = [r for r in results if r.status_code == 409]
+    assert all(r.json()["error"]["code"] == "speaker_busy" for r in busy)
+    samples = api.get(f"{SPEAKERS}/{sid}", headers=auth(enroll_key)).json()["data"]["samples"]
+    assert len(samples) == 1 + statuses.count(201)  # no lost update, no phantom sample
+
+
+def test_a_sample_for_an_erased_speaker_is_not_found(api: Any, enroll_key: str) -> None:
+    sid = create(api, enroll_key)
+    assert api.delete(f"{SPEAKERS}/{sid}", headers=auth(enroll_key)).status_code == 200
+    late = api.post(f"{SPEAKERS}/{sid}/samples", headers=auth(enroll_key),
+                    files={"reference": files()["reference"]})
+    assert late.status_code == 404 and late.json()["error"]["code"] == "speaker_not_found"
+
+
+def _idempotency_items(aws: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = aws.session.client("dynamodb").scan(
+        TableName="scaiecho-local-idempotency")["Items"]
+    return items
+
+
+def test_replaying_an_erased_enrollment_returns_no_personal_data(
+    api: Any, aws: Any, enroll_key: str
+) -> None:
+    headers = {**auth(enroll_key), "Idempotency-Key": "enroll-once"}
+    first = api.post(SPEAKERS, data=fields(description="lives at 1 Main St"), files=files(),
+                     headers=headers)
+    assert first.status_code == 201, first.text
+    sid = first.json()["data"]["speaker_id"]
+    stored = str(_idempotency_items(aws))
+    for personal in ("Karen Savage", "lives at 1 Main St", "narrator"):
+        assert personal not in stored  # the record holds ids and outcomes only
+
+    assert api.delete(f"{SPEAKERS}/{sid}", headers=auth(enroll_key)).status_code == 200
+    replay = api.post(SPEAKERS, data=fields(description="lives at 1 Main St"), files=files(),
+                      headers=headers)
+    assert replay.status_code == 404, replay.text
+    assert replay.json()["error"]["code"] == "speaker_not_found"
+    assert "Karen" not in replay.text and "Main St" not in replay.text
+
+
+def test_a_crashed_request_holds_its_key_for_seconds_not_a_day(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scaiecho.errors import Conflict
+    from scaiecho.services.idempotency import run_idempotent
+    from scaiecho.settings import get_settings
+
+    monkeypatch.setenv("SCAIECHO_IDEMPOTENCY_IN_FLIGHT_S", "1")
+    get_settings.cache_clear()
+
+    def crash() -> dict[str, Any]:
+        raise KeyboardInterrupt  # like a killed process: nothing cleans the in-progress record
+
+    with pytest.raises(KeyboardInterrupt):
+        run_idempotent(scope="t", key="k1", fingerprint="f", work=crash)
+    with pytest.raises(Conflict) as busy:
+        run_idempotent(scope="t", key="k1", fingerprint="f", work=lambda: {"ok": True})
+    assert busy.value.code == "request_in_progress"
+    time.sleep(1.2)
+    assert run_idempotent(scope="t", key="k1", fingerprint="f", work=lambda: {"ok": True}) == {"ok": True}
