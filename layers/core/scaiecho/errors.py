@@ -79,10 +79,14 @@ class AudioEmpty(AudioError):
     code = "audio_empty"
 
 
-class AudioHeaderInvalid(AudioError):
-    """The container's header declares something impossible (0 bits, 0 channels, short fmt)."""
+class AudioHeaderInvalid(AudioUndecodable):
+    """The container's header declares something impossible (0 bits, 0 channels, short fmt).
 
-    code = "audio_header_invalid"
+    Same code as any undecodable file (clients already handle it); ``details.reason`` says more.
+    """
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details={"reason": "invalid_header", **(details or {})})
 
 
 class AudioSampleRateUnsupported(AudioError):

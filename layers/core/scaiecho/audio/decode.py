@@ -135,6 +135,28 @@ def decode_audio(
         raise AudioUndecodable(f"the {fmt} audio could not be decoded ({type(exc).__name__})") from exc
 
 
+def check_decodable(data: bytes, *, media_type: str | None = None, seconds: float = 1.0) -> str:
+    """What decode_audio checks before decoding, plus the first ``seconds`` actually decoded: for
+    recordings too long to decode in an API request (jobs). Returns the sniffed format."""
+    check_media_type(media_type)
+    if not data:
+        raise AudioEmpty("the audio upload is empty")
+    fmt = detect_format(data)
+    if fmt is None:
+        raise UnsupportedMediaType(
+            f"the upload is not a recognised audio file; send one of: {', '.join(SUPPORTED_FORMATS)}",
+            details={"accepted": list(SUPPORTED_FORMATS)},
+        )
+    check_header(data, fmt)
+    try:
+        _decode_with_av(data, fmt, None, stop_after_s=seconds)
+    except ScaiEchoError:
+        raise
+    except (av.error.FFmpegError, ValueError, IndexError, EOFError, AttributeError, TypeError) as exc:
+        raise AudioUndecodable(f"the {fmt} audio could not be decoded ({type(exc).__name__})") from exc
+    return fmt
+
+
 def check_header(data: bytes, fmt: str) -> float | None:
     """Refuse a malformed or implausible WAV header without decoding; its exact duration if known.
 
@@ -180,7 +202,9 @@ def _declared_duration_s(container: Any, stream: Any, fmt: str) -> float | None:
     return None
 
 
-def _decode_with_av(data: bytes, fmt: str, max_duration_s: float | None) -> DecodedAudio:
+def _decode_with_av(
+    data: bytes, fmt: str, max_duration_s: float | None, *, stop_after_s: float | None = None
+) -> DecodedAudio:
     with av.open(io.BytesIO(data), mode="r") as container:
         if not container.streams.audio:
             raise AudioUndecodable(f"the {fmt} file holds no audio stream")
@@ -207,6 +231,8 @@ def _decode_with_av(data: bytes, fmt: str, max_duration_s: float | None) -> Deco
             decoded_s += frame.samples / frame.sample_rate
             if max_duration_s is not None and decoded_s > max_duration_s + _LIMIT_SLACK_S:
                 raise _too_long(max_duration_s)
+            if stop_after_s is not None and total and decoded_s > stop_after_s:
+                break
             raw = frame.to_ndarray()
             if raw.dtype.kind in "iu":
                 info = np.iinfo(raw.dtype.type)  # type: ignore[type-var]

@@ -16,7 +16,7 @@ from scaiecho.adapters.jobs import Job, JobFiles, JobStore, input_key
 from scaiecho.adapters.nodes import NodeStore
 from scaiecho.adapters.speakers import SpeakerStore
 from scaiecho.adapters.workflows import WorkflowRunner
-from scaiecho.audio.decode import SUPPORTED_FORMATS, check_header, check_media_type, detect_format
+from scaiecho.audio.decode import SUPPORTED_FORMATS, check_decodable, check_header, detect_format
 from scaiecho.audio.probe import probe_duration_s
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.exports import MEDIA_TYPES, check_format, render
@@ -183,8 +183,8 @@ def _check_upload(upload: Upload) -> str:
         raise _limits_error(len(upload.data))
     if not upload.data:
         raise AudioEmpty("'audio' is empty", details={"field": "audio"})
-    check_media_type(upload.media_type)
-    fmt = _sniff(upload.data)
+    # The first second is decoded here: a malformed file is refused now, not by a failed job.
+    fmt = check_decodable(upload.data, media_type=upload.media_type)
     _check_duration(upload.data, len(upload.data))
     return fmt
 
