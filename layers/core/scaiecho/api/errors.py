@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from scaiecho.errors import ScaiEchoError
 from scaiecho.observability import get_logger
@@ -99,9 +100,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError | ValueError):
+        cause = exc.__cause__
+        if isinstance(cause, ScaiEchoError):  # raised while FastAPI read the body (size limit)
+            return domain_error_response(cause)
+        if exc.status_code == 400 and isinstance(cause, RecursionError | ValueError):
             # FastAPI's own body parsing (a JSON body nested too deep for the parser).
             return _response(422, "invalid_json", "the request body is not valid JSON")
+        if exc.status_code == 400 and isinstance(exc.__context__, MultiPartException):
+            # Starlette's fixed texts: too many parts or fields, a field too large, bad framing.
+            return _response(400, "invalid_multipart", str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "error")
         return _response(exc.status_code, code, str(exc.detail))
 

@@ -57,7 +57,7 @@ def enroll_speaker(
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Validate, preflight, store (consent + blobs + rows, all or nothing), fan out, answer."""
-    if not idempotency_key:
+    if idempotency_key is None:  # an empty header is a malformed key, not "no key"
         return _enroll(principal, fields, reference, consent)
     fingerprint = hashlib.sha256(
         json.dumps({"fields": fields, "reference": reference.sha256, "consent": consent.sha256},

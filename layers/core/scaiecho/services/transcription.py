@@ -242,7 +242,7 @@ def _start(principal: Principal, options: TranscribeOptions, audio: JobAudio, *,
 
 def _idempotent(principal: Principal, options: TranscribeOptions, audio_fingerprint: str,
                 key: str | None, work: Any) -> dict[str, Any]:
-    if not key:
+    if key is None:  # an empty header is a malformed key, not "no key"
         result: dict[str, Any] = work()
         return result
     # Keys are per tenant; with match_me the job is also the caller's (another user's retry of the

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from scaiecho.api.deps import requires
+from scaiecho.api.limits import MAX_FORM_FIELDS, MAX_FORM_FILES
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.errors import ValidationFailed
@@ -28,7 +29,8 @@ _FORM_FIELDS = ("language", "diarize", "diarization_config", "speaker_ids", "mat
 
 async def _form_request(request: Request) -> tuple[dict[str, Any], Upload | None]:
     limit = get_settings().max_job_audio_bytes
-    form = await request.form(max_part_size=1024 * 1024)
+    form = await request.form(max_part_size=1024 * 1024, max_files=MAX_FORM_FILES,
+                              max_fields=MAX_FORM_FIELDS)
     unknown = sorted(k for k in form if k not in (*_FORM_FIELDS, "audio"))
     if unknown:
         raise ValidationFailed(f"unknown form field(s): {', '.join(unknown)}", code="unknown_field",
