@@ -93,3 +93,66 @@ def test_a_crashed_request_holds_its_key_for_seconds_not_a_day(
     assert busy.value.code == "request_in_progress"
     time.sleep(1.2)
     assert run_idempotent(scope="t", key="k1", fingerprint="f", work=lambda: {"ok": True}) == {"ok": True}
+
+
+def _flaky_commit(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
+    """S3 refuses the re-tag ``failures`` times (then the real one runs): a throttled bucket."""
+    from scaiecho.adapters.blobs import BlobStore
+    from scaiecho.errors import StorageError
+
+    real = BlobStore.commit
+    calls: list[int] = []
+
+    def commit(self: BlobStore, staged: list[tuple[str, str | None]]) -> None:
+        calls.append(1)
+        if len(calls) <= failures:
+            raise StorageError("could not commit the stored audio")
+        real(self, staged)
+
+    monkeypatch.setattr(BlobStore, "commit", commit)
+    monkeypatch.setattr("scaiecho.adapters.blobs.COMMIT_BACKOFF_S", 0.01)
+    return calls
+
+
+def test_a_transient_retag_failure_after_intake_is_retried(
+    api: Any, aws: Any, enroll_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scaiecho.adapters.blobs import BlobStore
+    from tests.integration.test_enrollment import stored_objects
+
+    calls = _flaky_commit(monkeypatch, failures=2)
+    create(api, enroll_key)
+    assert len(calls) == 3
+    blobs = BlobStore(aws.session.client("s3"), aws.buckets[0])
+    keys = stored_objects(aws)
+    assert len(keys) == 2 and {blobs.state(k) for k in keys} == {"committed"}  # consent kept
+
+
+def test_a_lasting_retag_failure_undoes_the_rows(
+    api: Any, aws: Any, enroll_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scaiecho.adapters.blobs import BlobStore
+    from tests.integration.test_enrollment import speaker_rows, stored_objects
+
+    _flaky_commit(monkeypatch, failures=100)
+    resp = api.post(SPEAKERS, data=fields(external_id="emp-7"), files=files(), headers=auth(enroll_key))
+    assert resp.status_code == 502 and resp.json()["error"]["code"] == "storage_error"
+    # No row references the recordings, which stay pending and expire: no consent record can
+    # outlive its audio, and the external id is free for the client's retry.
+    assert speaker_rows(aws) == []
+    blobs = BlobStore(aws.session.client("s3"), aws.buckets[0])
+    assert {blobs.state(k) for k in stored_objects(aws)} == {"pending"}
+
+
+def test_a_lasting_retag_failure_on_a_new_sample_removes_it_again(
+    api: Any, enroll_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sid = create(api, enroll_key)
+    before = api.get(f"{SPEAKERS}/{sid}", headers=auth(enroll_key)).json()["data"]
+    _flaky_commit(monkeypatch, failures=100)
+    resp = api.post(f"{SPEAKERS}/{sid}/samples", headers=auth(enroll_key),
+                    files={"reference": files()["reference"]})
+    assert resp.status_code == 502
+    after = api.get(f"{SPEAKERS}/{sid}", headers=auth(enroll_key)).json()["data"]
+    assert after["samples"] == before["samples"]
+    assert after["total_speech_s"] == pytest.approx(before["total_speech_s"], abs=1e-6)

@@ -210,6 +210,30 @@ class SpeakerStore:
         raise Conflict("the speaker is being changed by other requests; retry", code="speaker_busy",
                        details={"speaker_id": speaker.speaker_id})
 
+    def remove_sample(self, speaker: Speaker, sample: Sample) -> None:
+        """Undo :meth:`add_sample` (its blob could not be committed): drop the sample again."""
+        ensure_bound()
+        for _ in range(_UPDATE_ATTEMPTS):
+            try:
+                row = SpeakerRow.get(speaker.tenant_id, speaker.speaker_id, consistent_read=True)
+            except DoesNotExist:
+                return
+            except PynamoDBException as exc:
+                raise StorageError("could not read the speaker") from exc
+            index = next((i for i, s in enumerate(row.samples or []) if s.sample_id == sample.sample_id),
+                         None)
+            if index is None:
+                return
+            try:
+                row.update(actions=[SpeakerRow.samples[index].remove(),
+                                    SpeakerRow.total_speech_s.add(-sample.speech_s),
+                                    SpeakerRow.updated_at.set(utcnow())])
+                return
+            except UpdateError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise StorageError("could not remove the sample") from exc
+        raise StorageError("could not remove the sample: concurrent updates")
+
     def set_enrollment(
         self, tenant_id: str, speaker_id: str, *, status: EnrollmentStatus,
         enrolled_on: list[str], note: str | None,
@@ -238,7 +262,8 @@ class SpeakerStore:
         ensure_bound()
         try:
             with TransactWrite(connection=_connection()) as tx:
-                tx.delete(SpeakerRow(speaker.tenant_id, speaker.speaker_id))
+                # Whatever its version now (an enrollment may have touched it): it goes.
+                tx.delete(SpeakerRow(speaker.tenant_id, speaker.speaker_id), add_version_condition=False)
                 tx.delete(ConsentRow(speaker.tenant_id, f"{speaker.speaker_id}#{consent_id}"))
                 if speaker.external_id:
                     tx.delete(ExternalIdClaimRow(speaker.tenant_id, f"ext#{speaker.external_id}"))

@@ -129,7 +129,9 @@ def _enroll(
         audio_sha256=consent.sha256, captured_at=now, actor=principal.key_id,
     )
 
-    with BlobStore().staging() as stage:
+    # If the blobs cannot be committed after the rows are, the rows are undone: a committed
+    # consent record never points at a recording the lifecycle rule will expire.
+    with BlobStore().staging(undo=lambda: store.delete_unconfirmed(speaker, consent_id)) as stage:
         stage(sample.key, reference.data, ref.stored_media_type, sample.sha256)
         stage(consent_key, consent.data, consent_audio.stored_media_type, record.audio_sha256)
         store.create(speaker, record)
@@ -174,7 +176,7 @@ def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> dict
     report = assess(ref.audio)
     require_pass(report)
     sample = _sample(f"tenant/{principal.tenant_id}/speakers/{speaker_id}/", ref, report)
-    with BlobStore().staging() as stage:
+    with BlobStore().staging(undo=lambda: store.remove_sample(speaker, sample)) as stage:
         stage(sample.key, reference.data, ref.stored_media_type, sample.sha256)
         quality = quality_grade([s.grade for s in speaker.samples] + [sample.grade])
         updated = store.add_sample(speaker, sample, quality)
