@@ -54,6 +54,13 @@ class Conflict(ScaiEchoError):
     status = 409
 
 
+class TooManyRequests(ScaiEchoError):
+    """A per-tenant fair-use bound; ``details.retry_after_s`` becomes the Retry-After header."""
+
+    code = "too_many_requests"
+    status = 429
+
+
 class PayloadTooLarge(ScaiEchoError):
     code = "payload_too_large"
     status = 413

@@ -64,11 +64,22 @@ class Settings(BaseSettings):
     # languages the configured speech-to-text model can transcribe, comma-separated (empty = any:
     # a multilingual Whisper). The embedded default runs Whisper tiny.en, so English only.
     max_job_audio_mb: float = 1024.0
+    # The largest recording a node reads (inline or from S3). A job can never be larger: the
+    # effective job limit is the smaller of the two, so a job a node would refuse is refused at
+    # submit (413 audio_too_large), never accepted and then failed.
+    node_max_audio_mb: float = 200.0
     max_job_duration_s: float = 4 * 3600.0
     asr_languages: str = "en"
     # A diarization step still running after this long is abandoned: the job completes without
     # speakers, with a warning (the workflow's TimeoutSecondsPath reads it from the job input).
     diarization_timeout_s: int = 1800
+
+    # Fair use, per tenant: jobs QUEUED or PROCESSING at once, and open streaming sessions. Past
+    # either bound a new one is refused with 429 and Retry-After (seconds). The count is read
+    # before the new one is written, so concurrent requests may overshoot by a few.
+    max_active_jobs_per_tenant: int = 10
+    max_streams_per_tenant: int = 20
+    fair_use_retry_after_s: int = 30
 
     # Enrollment is "complete" once the samples hold this much speech.
     enrollment_complete_speech_s: float = 12.0
@@ -136,7 +147,7 @@ class Settings(BaseSettings):
     @field_validator(
         "max_upload_mb", "max_enroll_audio_s", "idempotency_in_flight_s", "workflow_wait_s",
         "node_timeout_s", "voice_sample_min_s", "voice_sample_max_s", "voice_sample_max_mb",
-        "max_job_audio_mb", "max_job_duration_s",
+        "max_job_audio_mb", "node_max_audio_mb", "max_job_duration_s",
         "stream_idle_timeout_s", "stream_endpoint_silence_s",
     )
     @classmethod
@@ -146,7 +157,8 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("erasure_retry_wait_s", "erasure_retry_max_attempts", "retention_days",
-                     "diarization_timeout_s")
+                     "diarization_timeout_s", "max_active_jobs_per_tenant", "max_streams_per_tenant",
+                     "fair_use_retry_after_s")
     @classmethod
     def _positive_int(cls, value: int) -> int:
         if value <= 0:
@@ -218,7 +230,11 @@ class Settings(BaseSettings):
 
     @property
     def max_job_audio_bytes(self) -> int:
-        return int(self.max_job_audio_mb * 1024 * 1024)
+        return int(min(self.max_job_audio_mb, self.node_max_audio_mb) * 1024 * 1024)
+
+    @property
+    def node_max_audio_bytes(self) -> int:
+        return int(self.node_max_audio_mb * 1024 * 1024)
 
 
 @lru_cache(maxsize=1)

@@ -44,7 +44,6 @@ from scaiecho_node.engine import MAX_SPEAKERS, CandidateInput
 logger = logging.getLogger(__name__)
 
 ACTIONS = ("embed", "diarize", "transcribe", "health", "evict")
-MAX_AUDIO_BYTES = 200 * 1024 * 1024  # a 2 h 16-bit mono WAV is ~230 MB: use S3 + compressed
 
 
 class SupportsEngine(Protocol):
@@ -65,7 +64,8 @@ class S3AudioReader:
     """
 
     client_factory: Callable[[], Any] | None = None
-    max_bytes: int = MAX_AUDIO_BYTES
+    # SCAIECHO_NODE_MAX_AUDIO_MB (200 MB: a 2 h 16-bit mono WAV is ~230 MB; compress long audio).
+    max_bytes: int = field(default_factory=lambda: get_settings().node_max_audio_bytes)
     _client: Any = field(default=None, init=False, repr=False)
 
     @property
@@ -168,7 +168,7 @@ class Dispatcher:
             raw = audio["b64"]
             if not isinstance(raw, str):
                 raise BadRequest("audio.b64 must be a base64 string", code="invalid_audio_encoding")
-            if len(raw) > MAX_AUDIO_BYTES * 4 // 3 + 4:
+            if len(raw) > get_settings().node_max_audio_bytes * 4 // 3 + 4:
                 raise PayloadTooLarge("inline audio is too large; pass it by S3 reference")
             try:
                 data = base64.b64decode(raw, validate=True)

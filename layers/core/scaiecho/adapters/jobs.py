@@ -117,6 +117,18 @@ class JobStore:
         except PynamoDBException as exc:
             raise StorageError("could not list jobs") from exc
 
+    def active_count(self, tenant_id: str) -> int:
+        """The tenant's jobs still QUEUED or PROCESSING (fair use): a query of its partition."""
+        ensure_bound()
+        try:
+            return sum(1 for _ in JobRow.query(
+                tenant_id, filter_condition=JobRow.status.is_in(JobStatus.QUEUED.value,
+                                                                JobStatus.PROCESSING.value),
+                attributes_to_get=["job_id"],
+            ))
+        except PynamoDBException as exc:
+            raise StorageError("could not count the jobs") from exc
+
     def _update(self, tenant_id: str, job_id: str, actions: list[Any], *, only_open: bool = True) -> bool:
         """Apply ``actions``; False when the job is already settled (a late step changes nothing)."""
         ensure_bound()

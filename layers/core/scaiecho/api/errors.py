@@ -69,6 +69,8 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 def _response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429 and isinstance(details, dict) and "retry_after_s" in details:
+        headers = {"Retry-After": str(int(details["retry_after_s"]))}
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 

@@ -38,6 +38,7 @@ from scaiecho.errors import (
     PayloadTooLarge,
     ScaiEchoError,
     ServiceUnavailable,
+    TooManyRequests,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -78,6 +79,7 @@ def submit_json(principal: Principal, doc: Any, *, idempotency_key: str | None =
 
     def work() -> dict[str, Any]:
         audio = _check_stored_audio(key)
+        _require_job_slot(principal.tenant_id)
         return _start(principal, options, audio, stored=True)
 
     return _idempotent(principal, options, f"url:{key}", idempotency_key, work)
@@ -205,7 +207,20 @@ def _check_stored_audio(key: str) -> JobAudio:
     return JobAudio(key=key, size=size, fingerprint=key)
 
 
+def _require_job_slot(tenant_id: str) -> None:
+    """Fair use: at most max_active_jobs_per_tenant jobs QUEUED or PROCESSING (429 otherwise)."""
+    settings = get_settings()
+    limit = settings.max_active_jobs_per_tenant
+    if JobStore().active_count(tenant_id) >= limit:
+        raise TooManyRequests(
+            f"your tenant already has {limit} transcription jobs queued or running; retry later",
+            code="too_many_jobs",
+            details={"limit": limit, "retry_after_s": settings.fair_use_retry_after_s},
+        )
+
+
 def _start_upload(principal: Principal, options: TranscribeOptions, upload: Upload) -> dict[str, Any]:
+    _require_job_slot(principal.tenant_id)
     job_id = new_id("job")
     key = input_key(principal.tenant_id, job_id, _EXT[_sniff(upload.data)])
     JobFiles().put_data(key, upload.data, upload.media_type or "application/octet-stream")
