@@ -58,9 +58,21 @@ def test_a_file_hiding_its_length_is_cut_off_while_decoding() -> None:
     finally:
         tracemalloc.stop()
     assert "duration_s" not in err.value.details  # found by decoding, not declared
-    # Peak memory is proportional to the limit (60 s = 3.84 MB of float32 output), not to the
-    # 600 s the file holds (38.4 MB output, ~77 MB peak before the bound).
-    assert peak < 3 * 60 * BYTES_PER_SECOND
+    # Peak memory is the limit's own output (60 s = 3.84 MB of float32), not the 600 s the file
+    # holds (38.4 MB of output, ~77 MB peak before the bound).
+    assert peak < 1.25 * 60 * BYTES_PER_SECOND
+
+
+def test_peak_memory_of_audio_at_the_limit_is_its_own_size_not_twice_it() -> None:
+    data = flac_silence(59.0)
+    tracemalloc.start()
+    try:
+        audio = decode_audio(data, max_duration_s=60)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert audio.samples.nbytes == pytest.approx(59 * BYTES_PER_SECOND, rel=0.01)
+    assert peak < 1.25 * audio.samples.nbytes  # written in place: no chunk list + concatenate
 
 
 def test_a_wav_whose_data_size_understates_is_cut_off_while_decoding() -> None:

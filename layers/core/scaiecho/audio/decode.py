@@ -218,9 +218,10 @@ def _decode_with_av(
         if not 1 <= src_channels <= MAX_CHANNELS:
             raise AudioHeaderInvalid(f"the {fmt} file declares {src_channels} channels",
                                      details={"channels": src_channels})
-        _check_declared(_declared_duration_s(container, stream, fmt), max_duration_s)
+        declared_s = _declared_duration_s(container, stream, fmt)
+        _check_declared(declared_s, max_duration_s)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=TARGET_SAMPLE_RATE)
-        chunks: list[np.ndarray] = []
+        output = _Output(declared_s, max_duration_s)
         clipped = 0
         total = 0
         decoded_s = 0.0
@@ -245,14 +246,10 @@ def _decode_with_av(
             clipped += int(np.count_nonzero(np.abs(raw_f) >= _CLIP_LEVEL))
             total += raw_f.size
             for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
+                output.append(out.to_ndarray().reshape(-1))
         for out in resampler.resample(None):
-            chunks.append(out.to_ndarray().reshape(-1))
-    samples = (
-        np.concatenate(chunks).astype(np.float32, copy=False)
-        if chunks
-        else np.zeros(0, np.float32)
-    )
+            output.append(out.to_ndarray().reshape(-1))
+    samples = output.finish()
     if samples.size == 0 or total == 0:
         raise AudioEmpty(f"the {fmt} file decodes to no audio samples")
     np.clip(samples, -1.0, 1.0, out=samples)
@@ -264,3 +261,36 @@ def _decode_with_av(
         source_channels=src_channels,
         clipped_ratio=clipped / total,
     )
+
+
+class _Output:
+    """The 16 kHz float32 output, written in place into one buffer.
+
+    Sized from the declared length when there is one, grown geometrically otherwise, and trimmed
+    at the end with ``ndarray.resize`` (realloc: large blocks are remapped, not copied), so the
+    peak stays near the audio's own size instead of twice it (a list of chunks + concatenate).
+    """
+
+    _MIN_CAPACITY = TARGET_SAMPLE_RATE * 10
+
+    def __init__(self, declared_s: float | None, limit_s: float | None) -> None:
+        # Never more than the limit allows (plus resampler slack), whatever the file claims.
+        self._cap = (None if limit_s is None
+                     else int((limit_s + _LIMIT_SLACK_S + 1.0) * TARGET_SAMPLE_RATE))
+        hint = max(int((declared_s or 0.0) * TARGET_SAMPLE_RATE * 1.02) + TARGET_SAMPLE_RATE,
+                   self._MIN_CAPACITY)
+        self._buf = np.empty(hint if self._cap is None else min(hint, self._cap), np.float32)
+        self._size = 0
+
+    def append(self, chunk: np.ndarray) -> None:
+        end = self._size + chunk.size
+        if end > self._buf.size:
+            grown = max(end, int(self._buf.size * 1.5))
+            self._buf.resize(grown if self._cap is None else max(end, min(grown, self._cap)),
+                             refcheck=False)
+        self._buf[self._size:end] = chunk
+        self._size = end
+
+    def finish(self) -> np.ndarray:
+        self._buf.resize(self._size, refcheck=False)
+        return self._buf

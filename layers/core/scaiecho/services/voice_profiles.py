@@ -182,9 +182,9 @@ def _check_sample(sample: Upload) -> DecodedAudio:
         audio = decode_audio(sample.data, media_type=sample.media_type,
                              max_duration_s=settings.voice_sample_max_s)
     except AudioTooLong as exc:  # refused before or while decoding: the route's own code
-        declared = (exc.details or {}).get("duration_s")
-        if declared is not None:
-            check_sample_duration(declared, min_s=settings.voice_sample_min_s,
+        said = (exc.details or {}).get("duration_s")
+        if said is not None:
+            check_sample_duration(float(said), min_s=settings.voice_sample_min_s,
                                   max_s=settings.voice_sample_max_s)
         raise BadRequest(f"the voice sample is longer than {settings.voice_sample_max_s:g} s",
                          code="voice_sample_too_long",
