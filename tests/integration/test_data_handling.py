@@ -39,6 +39,53 @@ def test_concurrent_samples_on_one_speaker_all_land(api: Any, enroll_key: str) -
     assert len(samples) == 1 + statuses.count(201)  # no lost update, no phantom sample
 
 
+def test_samples_racing_on_the_same_row_version_retry_instead_of_failing(
+    api: Any, enroll_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deterministic version of the race: all three writers read the same row version before
+    any of them writes (a barrier after each one's first read), as on a slow network."""
+    from scaiecho.adapters.speakers import SpeakerStore
+    from scaiecho.adapters.tables import SpeakerRow
+    from scaiecho.domain.speakers import Sample
+
+    sid = create(api, enroll_key)
+    store = SpeakerStore()
+    speaker = store.get("acme", sid)
+    assert speaker is not None
+    barrier = threading.Barrier(3, timeout=10)
+    first_read = threading.local()
+    real_get = SpeakerRow.get
+
+    def get(*args: Any, **kwargs: Any) -> Any:
+        row = real_get(*args, **kwargs)
+        if not getattr(first_read, "done", False):
+            first_read.done = True
+            barrier.wait()
+        return row
+
+    monkeypatch.setattr(SpeakerRow, "get", get)
+    base = speaker.samples[0]
+    outcomes: list[str] = []
+
+    def add(i: int) -> None:
+        sample = Sample(**{**base.__dict__, "sample_id": f"smp_race{i}", "key": f"{base.key}.{i}"})
+        try:
+            store.add_sample(speaker, sample, None)
+            outcomes.append("added")
+        except Exception as exc:  # what the API would answer: the error's code
+            outcomes.append(getattr(exc, "code", type(exc).__name__))
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["added"] * 3  # before: one "storage_error" (502) per lost race
+    monkeypatch.setattr(SpeakerRow, "get", real_get)
+    ids = [s.sample_id for s in (store.get("acme", sid) or speaker).samples]
+    assert sorted(ids[1:]) == ["smp_race0", "smp_race1", "smp_race2"]
+
+
 def test_a_sample_for_an_erased_speaker_is_not_found(api: Any, enroll_key: str) -> None:
     sid = create(api, enroll_key)
     assert api.delete(f"{SPEAKERS}/{sid}", headers=auth(enroll_key)).status_code == 200
