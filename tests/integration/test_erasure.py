@@ -346,3 +346,36 @@ def test_retention_erases_old_speakers_and_keeps_recent_ones(
     assert audit.json()["data"]["actor"] == "retention"
     assert audit.json()["data"]["reason"] == "retention_expired"
     assert sweep_expired()["erased"] == []  # nothing left to do the next day
+
+
+def test_exhausted_retries_fail_the_workflow_and_the_daily_sweep_resumes_them(
+    api: Any, aws: Any, key: str, nodes: dict[str, EvictingNode], fast_retry: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from scaiecho.handlers.erasure import retention_sweep
+    from scaiecho.settings import get_settings
+
+    monkeypatch.setenv("SCAIECHO_ERASURE_RETRY_MAX_ATTEMPTS", "1")
+    get_settings.cache_clear()
+    speaker_id = create(api, key)
+    audit_id = delete(api, key, speaker_id).json()["data"]["audit_id"]
+    wait_for_status(api, key, audit_id, "retries_exhausted")
+
+    # The retry workflow ends FAILED (what the ErasureRetryFailures alarm counts), not Succeed.
+    sfn = aws.session.client("stepfunctions")
+    arn = get_settings().erasure_retry_state_machine_arn
+    deadline = time.monotonic() + 30
+    while not (failed := sfn.list_executions(stateMachineArn=arn, statusFilter="FAILED")["executions"]):
+        assert time.monotonic() < deadline, sfn.list_executions(stateMachineArn=arn)["executions"]
+        time.sleep(0.2)
+    history = sfn.get_execution_history(executionArn=failed[0]["executionArn"])["events"]
+    assert any(e.get("executionFailedEventDetails", {}).get("error") == "ErasureRetriesExhausted"
+               for e in history)
+
+    # The daily sweep picks the unfinished erasure up again and, with the node back, finishes it.
+    bring_up(nodes, "node-2")
+    swept = retention_sweep({})
+    assert swept["unfinished_erasures"]["resumed"] == [
+        {"tenant_id": "acme", "audit_id": audit_id, "status": "complete"}]
+    assert nodes["node-2"].evicted == [speaker_id]
+    assert retention_sweep({})["unfinished_erasures"]["resumed"] == []  # complete ones are left alone

@@ -177,3 +177,27 @@ def test_sagemaker_handler_functions(dispatcher: Dispatcher) -> None:
     assert bad["status"] == 400
     unknown = sm.predict_fn({"action": "x"}, dispatcher)
     assert unknown["status"] == 400 and unknown["error"]["code"] == "unknown_action"
+
+
+@pytest.mark.parametrize("action", ["embed", "diarize"])
+def test_a_decode_bomb_is_cut_off_at_the_actions_limit(
+    dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    """A node never decodes more than any caller may send it: enrollment audio for ``embed``,
+    a job's maximum for ``diarize``/``transcribe`` (both lowered here to keep the test small)."""
+    from scaiecho.settings import get_settings
+    from tests.hostile_audio import flac_silence, wav
+
+    monkeypatch.setenv("SCAIECHO_MAX_ENROLL_AUDIO_S", "30")
+    monkeypatch.setenv("SCAIECHO_VOICE_SAMPLE_MAX_S", "20")
+    monkeypatch.setenv("SCAIECHO_MAX_JOB_DURATION_S", "40")
+    get_settings.cache_clear()
+    try:
+        bomb = flac_silence(120.0, hide_length=True)  # ~6 KB
+        status, body = dispatcher.handle({"action": action, "audio": {"b64": b64(bomb)}})
+        assert (status, body["error"]["code"]) == (422, "audio_too_long")
+        status, body = dispatcher.handle({"action": action, "audio": {"b64": b64(wav(rate=1))}})
+        assert (status, body["error"]["code"]) == (422, "audio_sample_rate_unsupported")
+        assert dispatcher.engine.calls == []  # type: ignore[attr-defined]
+    finally:
+        get_settings.cache_clear()

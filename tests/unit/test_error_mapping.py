@@ -80,3 +80,43 @@ def test_unknown_routes_use_the_same_error_shape() -> None:
     resp = _client().get("/nowhere")
     assert resp.status_code == 404
     assert resp.json()["error"]["code"] == "not_found"
+
+
+def _echo_client(details: object, message: str = "bad value") -> TestClient:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/echo")
+    def echo() -> None:
+        raise Conflict(message, code="echoed", details=details)
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_error_details_that_cannot_be_encoded_are_escaped_never_a_500() -> None:
+    nan, inf = float("nan"), float("inf")
+    details = {"language": "\ud800", "values": [nan, inf, -inf, 1.5], "\udfff key": {"deep": [[["x"]]]}}
+    resp = _echo_client(details, message="unknown language '\ud800'").get("/echo")
+    assert resp.status_code == 409
+    body = resp.json()["error"]
+    assert body["code"] == "echoed"
+    assert body["details"]["language"] == "\\ud800"
+    assert body["details"]["values"] == ["nan", "inf", "-inf", 1.5]
+    assert "\\udfff key" in body["details"]
+    assert body["message"] == "unknown language '\\ud800'"
+
+
+def test_error_details_are_bounded() -> None:
+    resp = _echo_client({"ids": [f"spk_{i}" for i in range(10_000)], "name": "x" * 100_000}).get("/echo")
+    details = resp.json()["error"]["details"]
+    assert len(details["ids"]) == 20 and len(details["name"]) < 300
+    assert len(resp.content) < 5_000
+
+
+def test_json_bodies_nested_too_deep_or_with_nan_are_invalid_json() -> None:
+    client = _client()
+    deep = client.post("/body", content=b"[" * 50_000 + b"]" * 50_000,
+                       headers={"content-type": "application/json"})
+    assert deep.status_code == 422 and deep.json()["error"]["code"] == "invalid_json"
+    broken = client.post("/body", content=b'{"name": ', headers={"content-type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["error"]["code"] == "invalid_json"

@@ -54,6 +54,13 @@ class Conflict(ScaiEchoError):
     status = 409
 
 
+class TooManyRequests(ScaiEchoError):
+    """A per-tenant fair-use bound; ``details.retry_after_s`` becomes the Retry-After header."""
+
+    code = "too_many_requests"
+    status = 429
+
+
 class PayloadTooLarge(ScaiEchoError):
     code = "payload_too_large"
     status = 413
@@ -77,6 +84,33 @@ class AudioUndecodable(AudioError):
 
 class AudioEmpty(AudioError):
     code = "audio_empty"
+
+
+class AudioHeaderInvalid(AudioUndecodable):
+    """The container's header declares something impossible (0 bits, 0 channels, short fmt).
+
+    Same code as any undecodable file (clients already handle it); ``details.reason`` says more.
+    """
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details={"reason": "invalid_header", **(details or {})})
+
+
+class AudioSampleRateUnsupported(AudioError):
+    """A declared sample rate no recording has: decoding it would amplify a tiny file."""
+
+    code = "audio_sample_rate_unsupported"
+
+
+class AudioTooLong(AudioError):
+    """Longer than the route allows, said by the header or found while decoding (then cut off)."""
+
+    code = "audio_too_long"
+
+
+class UnsupportedAudioCodec(ScaiEchoError):
+    code = "unsupported_audio_codec"
+    status = 415
 
 
 class FeatureNotAvailable(ScaiEchoError):

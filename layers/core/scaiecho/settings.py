@@ -46,21 +46,42 @@ class Settings(BaseSettings):
     workflow_sync_api: bool = True
     workflow_wait_s: float = 60.0
 
+    # Idempotency-Key: a request that crashed leaves an in-progress record that blocks retries of
+    # its key this long (it must outlast the slowest request: intake waits workflow_wait_s).
+    idempotency_in_flight_s: float = 120.0
+
+    # GET /health without a key answers from a report at most this old (it probes every node).
+    health_cache_s: float = 5.0
+
     # Nodes: how long one node call may take.
     node_timeout_s: float = 120.0
 
     # Upload limits.
     max_upload_mb: float = 50.0
+    # The longest recording enrollment, added samples and preflight decode (reference and consent
+    # alike). Decoding stops here, so a tiny file that claims hours costs at most this much work.
+    max_enroll_audio_s: float = 600.0
 
     # Transcription jobs: the largest recording (bytes and seconds) one job accepts, and the
     # languages the configured speech-to-text model can transcribe, comma-separated (empty = any:
     # a multilingual Whisper). The embedded default runs Whisper tiny.en, so English only.
     max_job_audio_mb: float = 1024.0
+    # The largest recording a node reads (inline or from S3). A job can never be larger: the
+    # effective job limit is the smaller of the two, so a job a node would refuse is refused at
+    # submit (413 audio_too_large), never accepted and then failed.
+    node_max_audio_mb: float = 200.0
     max_job_duration_s: float = 4 * 3600.0
     asr_languages: str = "en"
     # A diarization step still running after this long is abandoned: the job completes without
     # speakers, with a warning (the workflow's TimeoutSecondsPath reads it from the job input).
     diarization_timeout_s: int = 1800
+
+    # Fair use, per tenant: jobs QUEUED or PROCESSING at once, and open streaming sessions. Past
+    # either bound a new one is refused with 429 and Retry-After (seconds). The count is read
+    # before the new one is written, so concurrent requests may overshoot by a few.
+    max_active_jobs_per_tenant: int = 10
+    max_streams_per_tenant: int = 20
+    fair_use_retry_after_s: int = 30
 
     # Enrollment is "complete" once the samples hold this much speech.
     enrollment_complete_speech_s: float = 12.0
@@ -126,9 +147,10 @@ class Settings(BaseSettings):
         return data
 
     @field_validator(
-        "max_upload_mb", "workflow_wait_s", "node_timeout_s", "voice_sample_min_s", "voice_sample_max_s",
-        "voice_sample_max_mb", "max_job_audio_mb", "max_job_duration_s", "stream_idle_timeout_s",
-        "stream_endpoint_silence_s",
+        "max_upload_mb", "max_enroll_audio_s", "idempotency_in_flight_s", "workflow_wait_s",
+        "node_timeout_s", "voice_sample_min_s", "voice_sample_max_s", "voice_sample_max_mb",
+        "max_job_audio_mb", "node_max_audio_mb", "max_job_duration_s",
+        "stream_idle_timeout_s", "stream_endpoint_silence_s",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
@@ -137,7 +159,8 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("erasure_retry_wait_s", "erasure_retry_max_attempts", "retention_days",
-                     "diarization_timeout_s")
+                     "diarization_timeout_s", "max_active_jobs_per_tenant", "max_streams_per_tenant",
+                     "fair_use_retry_after_s")
     @classmethod
     def _positive_int(cls, value: int) -> int:
         if value <= 0:
@@ -214,7 +237,11 @@ class Settings(BaseSettings):
 
     @property
     def max_job_audio_bytes(self) -> int:
-        return int(self.max_job_audio_mb * 1024 * 1024)
+        return int(min(self.max_job_audio_mb, self.node_max_audio_mb) * 1024 * 1024)
+
+    @property
+    def node_max_audio_bytes(self) -> int:
+        return int(self.node_max_audio_mb * 1024 * 1024)
 
 
 @lru_cache(maxsize=1)

@@ -38,12 +38,12 @@ from scaiecho.errors import (
     StorageError,
     ValidationFailed,
 )
+from scaiecho.settings import get_settings
 from scaiecho_node.engine import MAX_SPEAKERS, CandidateInput
 
 logger = logging.getLogger(__name__)
 
 ACTIONS = ("embed", "diarize", "transcribe", "health", "evict")
-MAX_AUDIO_BYTES = 200 * 1024 * 1024  # a 2 h 16-bit mono WAV is ~230 MB: use S3 + compressed
 
 
 class SupportsEngine(Protocol):
@@ -64,7 +64,8 @@ class S3AudioReader:
     """
 
     client_factory: Callable[[], Any] | None = None
-    max_bytes: int = MAX_AUDIO_BYTES
+    # SCAIECHO_NODE_MAX_AUDIO_MB (200 MB: a 2 h 16-bit mono WAV is ~230 MB; compress long audio).
+    max_bytes: int = field(default_factory=lambda: get_settings().node_max_audio_bytes)
     _client: Any = field(default=None, init=False, repr=False)
 
     @property
@@ -141,21 +142,21 @@ class Dispatcher:
         elif action == "evict":
             result = self.engine.evict(_speaker_ids(payload))
         elif action == "embed":
-            result = self.engine.embed(self._audio(payload))
+            result = self.engine.embed(self._audio(payload, _embed_limit_s()))
         elif action == "transcribe":
             language = payload.get("language")
             if language is not None and not isinstance(language, str):
                 raise ValidationFailed('language must be a string such as "en", or null',
                                        code="invalid_language")
-            result = self.engine.transcribe(self._audio(payload), language)
+            result = self.engine.transcribe(self._audio(payload, _job_limit_s()), language)
         else:
             candidates = _candidates(payload)
             bounds = {k: _optional_int(payload, k) for k in ("min_speakers", "max_speakers", "num_speakers")}
-            result = self.engine.diarize(self._audio(payload), candidates, **bounds)
+            result = self.engine.diarize(self._audio(payload, _job_limit_s()), candidates, **bounds)
         data: dict[str, Any] = result.serialize()
         return data
 
-    def _audio(self, payload: dict[str, Any]) -> DecodedAudio:
+    def _audio(self, payload: dict[str, Any], max_duration_s: float) -> DecodedAudio:
         audio = payload.get("audio")
         if not isinstance(audio, dict):
             raise BadRequest(
@@ -167,7 +168,7 @@ class Dispatcher:
             raw = audio["b64"]
             if not isinstance(raw, str):
                 raise BadRequest("audio.b64 must be a base64 string", code="invalid_audio_encoding")
-            if len(raw) > MAX_AUDIO_BYTES * 4 // 3 + 4:
+            if len(raw) > get_settings().node_max_audio_bytes * 4 // 3 + 4:
                 raise PayloadTooLarge("inline audio is too large; pass it by S3 reference")
             try:
                 data = base64.b64decode(raw, validate=True)
@@ -183,7 +184,18 @@ class Dispatcher:
             media_type = media_type or content_type
         else:
             raise BadRequest('audio needs "b64" or "s3"', code="missing_audio")
-        return decode_audio(data, media_type=media_type)
+        return decode_audio(data, media_type=media_type, max_duration_s=max_duration_s)
+
+
+# Decoding stops at the longest audio any caller may send for the action, so a request cannot
+# make a node decode (and hold in RAM) more than that, whatever its header claims.
+def _embed_limit_s() -> float:
+    settings = get_settings()
+    return max(settings.max_enroll_audio_s, settings.voice_sample_max_s)
+
+
+def _job_limit_s() -> float:
+    return get_settings().max_job_duration_s
 
 
 def error_response(exc: ScaiEchoError) -> tuple[int, dict[str, Any]]:

@@ -1,13 +1,15 @@
 """Audio blobs in S3, always SSE-KMS, under ``tenant/{tenant_id}/…``.
 
 Intake writes blobs *staged*: tagged ``scaiecho-state=pending`` until the rows that reference
-them commit, then re-tagged ``committed``. API functions may not delete audio (only the erasure
-functions can), so a failed intake leaves its staged blobs to the bucket's lifecycle rule, which
-expires pending objects (every version) after a day.
+them commit, then re-tagged ``committed`` (retried; if that keeps failing, the rows are undone).
+API functions may not delete audio (only the erasure functions can), so a failed intake leaves
+its staged blobs to the bucket's lifecycle rule, which expires pending objects (every version)
+after a day.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +25,9 @@ from scaiecho.settings import get_settings
 STATE_TAG = "scaiecho-state"
 PENDING = "pending"
 COMMITTED = "committed"
+# Re-tagging after the rows committed: 4 tries over ~1.5 s ride out a throttled or flaky S3.
+COMMIT_ATTEMPTS = 4
+COMMIT_BACKOFF_S = 0.2
 
 
 def speaker_prefix(tenant_id: str, speaker_id: str) -> str:
@@ -71,13 +76,17 @@ class BlobStore:
         return version
 
     @contextmanager
-    def staging(self) -> Iterator[Callable[[str, bytes, str, str], None]]:
+    def staging(
+        self, *, undo: Callable[[], None] | None = None
+    ) -> Iterator[Callable[[str, bytes, str, str], None]]:
         """Stage blobs for rows written in the ``with`` body, then commit them.
 
         ``stage(key, data, content_type, sha256_hex)`` writes a pending blob. If the body fails,
-        its blobs stay pending and expire (this process may not delete audio); once it succeeds,
-        they are committed, and a failure to commit is raised, never swallowed: the rows already
-        reference the blobs, which would otherwise expire under them.
+        its blobs stay pending and expire (this process may not delete audio). Once it succeeds,
+        they are committed, retried with backoff: the rows already reference them, and a pending
+        blob under committed rows would expire. If the re-tag still fails, ``undo`` removes the
+        rows the body wrote (so nothing references the blobs that will expire) and the request
+        fails with a StorageError the client can retry.
         """
         staged: list[tuple[str, str | None]] = []
 
@@ -91,10 +100,31 @@ class BlobStore:
                 get_logger().warning("staged audio left to expire", extra={"count": len(staged)})
             raise
         try:
-            self.commit(staged)
+            self._commit_with_retries(staged)
         except StorageError:
-            get_logger().error("could not commit staged audio", extra={"count": len(staged)})
+            if undo is None:
+                get_logger().error("could not commit staged audio", extra={"count": len(staged)})
+                raise
+            try:
+                undo()
+            except Exception:
+                # Rows reference audio that will expire: the one case an operator must repair.
+                get_logger().exception("could not commit staged audio nor undo its rows",
+                                       extra={"count": len(staged), "keys": [k for k, _ in staged]})
+                raise
+            get_logger().warning("staged audio not committed; its rows were undone",
+                                 extra={"count": len(staged)})
             raise
+
+    def _commit_with_retries(self, staged: list[tuple[str, str | None]]) -> None:
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                self.commit(staged)
+                return
+            except StorageError:
+                if attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                time.sleep(COMMIT_BACKOFF_S * 2**attempt)
 
     def commit(self, staged: list[tuple[str, str | None]]) -> None:
         """Re-tag staged ``(key, version_id)`` objects as committed, so the lifecycle keeps them."""

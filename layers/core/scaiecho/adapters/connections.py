@@ -146,6 +146,13 @@ class ConnectionStore:
         except PynamoDBException as exc:
             raise StorageError("could not scan the streaming sessions") from exc
 
+    def count_for_tenant(self, tenant_id: str) -> int:
+        ensure_bound()
+        try:
+            return sum(1 for _ in ConnectionRow.tenant_index.query(tenant_id))
+        except PynamoDBException as exc:
+            raise StorageError("could not count the streaming sessions") from exc
+
     def count(self) -> int:
         ensure_bound()
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -108,6 +109,16 @@ class ErasureAuditStore:
             return None
         except PynamoDBException as exc:
             raise StorageError("could not read the erasure audit") from exc
+
+    def headers(self) -> Iterator[AuditHeader]:
+        """Every tenant's erasure headers (the daily sweep: a paginated scan; only headers carry
+        ``blob_prefix``, so the events are filtered out by DynamoDB)."""
+        ensure_bound()
+        try:
+            for row in ErasureAuditRow.scan(filter_condition=ErasureAuditRow.blob_prefix.exists()):
+                yield _header(row)
+        except PynamoDBException as exc:
+            raise StorageError("could not scan the erasure audits") from exc
 
     def events(self, tenant_id: str, audit_id: str) -> list[AuditEvent]:
         ensure_bound()

@@ -10,7 +10,6 @@ Layout in the audio bucket:
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,10 +19,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
 
 from scaiecho.adapters.blobs import BlobStore
-from scaiecho.adapters.speakers import encode_cursor
+from scaiecho.adapters.cursors import decode_cursor, encode_cursor
 from scaiecho.adapters.tables import JobRow, SpeakerRow, ensure_bound, utcnow
 from scaiecho.domain.jobs import JobStatus
-from scaiecho.errors import BadRequest, StorageError
+from scaiecho.errors import StorageError
 
 JOB_PREFIX = "job_"
 
@@ -70,19 +69,6 @@ def _job(row: JobRow) -> Job:
     )
 
 
-def _decode_cursor(cursor: str | None, tenant_id: str) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        key: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        # A cursor can never move a query into another tenant's partition.
-        if key["tenant_id"]["S"] != tenant_id or not key["job_id"]["S"].startswith(JOB_PREFIX):
-            raise ValueError
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadRequest("the pagination cursor is invalid", code="invalid_cursor") from exc
-    return key
-
-
 def _progress(stage: str) -> Any:
     """The document path ``progress.<stage>`` (pynamodb's stubs type map items as values)."""
     return cast(Any, JobRow.progress)[stage]
@@ -123,12 +109,25 @@ class JobStore:
             result = JobRow.query(
                 tenant_id, range_key_condition=JobRow.job_id.startswith(JOB_PREFIX), limit=limit,
                 scan_index_forward=False,
-                last_evaluated_key=_decode_cursor(cursor, tenant_id),
+                last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="job_id",
+                                                 prefix=JOB_PREFIX),
             )
             jobs = [_job(r) for r in result]
             return jobs, encode_cursor(result.last_evaluated_key)
         except PynamoDBException as exc:
             raise StorageError("could not list jobs") from exc
+
+    def active_count(self, tenant_id: str) -> int:
+        """The tenant's jobs still QUEUED or PROCESSING (fair use): a query of its partition."""
+        ensure_bound()
+        try:
+            return sum(1 for _ in JobRow.query(
+                tenant_id, filter_condition=JobRow.status.is_in(JobStatus.QUEUED.value,
+                                                                JobStatus.PROCESSING.value),
+                attributes_to_get=["job_id"],
+            ))
+        except PynamoDBException as exc:
+            raise StorageError("could not count the jobs") from exc
 
     def _update(self, tenant_id: str, job_id: str, actions: list[Any], *, only_open: bool = True) -> bool:
         """Apply ``actions``; False when the job is already settled (a late step changes nothing)."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import json
+import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +19,7 @@ from pynamodb.exceptions import (
 )
 from pynamodb.transactions import TransactWrite
 
+from scaiecho.adapters.cursors import decode_cursor, encode_cursor
 from scaiecho.adapters.tables import (
     ConsentRow,
     ExternalIdClaimRow,
@@ -29,7 +30,7 @@ from scaiecho.adapters.tables import (
     utcnow,
 )
 from scaiecho.domain.speakers import Consent, EnrollmentStatus, Sample, Speaker
-from scaiecho.errors import BadRequest, Conflict, StorageError
+from scaiecho.errors import Conflict, NotFound, StorageError
 from scaiecho.settings import get_settings
 
 SPEAKER_PREFIX = "spk_"
@@ -91,25 +92,6 @@ def sample_map(sample: Sample) -> SampleMap:
         media_type=sample.media_type, duration_s=sample.duration_s, speech_s=sample.speech_s,
         grade=sample.grade, bytes=sample.bytes, created_at=sample.created_at,
     )
-
-
-def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
-    if not last_key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
-
-
-def decode_cursor(cursor: str | None, tenant_id: str) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    try:
-        key: dict[str, Any] = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        # A cursor can never move a query into another tenant's partition.
-        if key["tenant_id"]["S"] != tenant_id or not key["speaker_id"]["S"].startswith(SPEAKER_PREFIX):
-            raise ValueError
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadRequest("the pagination cursor is invalid", code="invalid_cursor") from exc
-    return key
 
 
 class SpeakerStore:
@@ -186,7 +168,8 @@ class SpeakerStore:
                 range_key_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX),
                 filter_condition=SpeakerRow.tombstoned_at.does_not_exist(),
                 limit=limit,
-                last_evaluated_key=decode_cursor(cursor, tenant_id),
+                last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="speaker_id",
+                                                 prefix=SPEAKER_PREFIX),
             )
             speakers = [_speaker(r) for r in result]
             return speakers, encode_cursor(result.last_evaluated_key)
@@ -194,21 +177,62 @@ class SpeakerStore:
             raise StorageError("could not list speakers") from exc
 
     def add_sample(self, speaker: Speaker, sample: Sample, quality: str | None) -> Speaker:
+        """Append ``sample`` (a compare-and-set on the row's version, retried when concurrent
+        requests add samples to the same speaker). NotFound once it is erased; 409
+        ``speaker_busy`` only if it keeps changing under us."""
         ensure_bound()
-        row = SpeakerRow.get(speaker.tenant_id, speaker.speaker_id, consistent_read=True)
-        try:
-            row.update(
-                actions=[
-                    SpeakerRow.samples.set(SpeakerRow.samples.append([sample_map(sample)])),
-                    SpeakerRow.total_speech_s.add(sample.speech_s),
-                    SpeakerRow.enrollment_quality.set(quality or sample.grade),
-                    SpeakerRow.updated_at.set(utcnow()),
-                ],
-                condition=SpeakerRow.tombstoned_at.does_not_exist(),
-            )
-        except UpdateError as exc:
-            raise StorageError("could not add the sample") from exc
-        return _speaker(row)
+        for attempt in range(_UPDATE_ATTEMPTS):
+            try:
+                row = SpeakerRow.get(speaker.tenant_id, speaker.speaker_id, consistent_read=True)
+            except DoesNotExist:
+                row = None
+            except PynamoDBException as exc:
+                raise StorageError("could not read the speaker") from exc
+            if row is None or row.tombstoned_at is not None:
+                raise NotFound(f"no speaker {speaker.speaker_id!r}", code="speaker_not_found")
+            try:
+                row.update(
+                    actions=[
+                        SpeakerRow.samples.set(SpeakerRow.samples.append([sample_map(sample)])),
+                        SpeakerRow.total_speech_s.add(sample.speech_s),
+                        SpeakerRow.enrollment_quality.set(quality or sample.grade),
+                        SpeakerRow.updated_at.set(utcnow()),
+                    ],
+                    condition=SpeakerRow.tombstoned_at.does_not_exist(),
+                )
+                return _speaker(row)
+            except UpdateError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise StorageError("could not add the sample") from exc
+            # Another writer got there first (or an erasure began): re-read and try again
+            # after a jittered pause (not a secret: any PRNG will do).
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311
+        raise Conflict("the speaker is being changed by other requests; retry", code="speaker_busy",
+                       details={"speaker_id": speaker.speaker_id})
+
+    def remove_sample(self, speaker: Speaker, sample: Sample) -> None:
+        """Undo :meth:`add_sample` (its blob could not be committed): drop the sample again."""
+        ensure_bound()
+        for _ in range(_UPDATE_ATTEMPTS):
+            try:
+                row = SpeakerRow.get(speaker.tenant_id, speaker.speaker_id, consistent_read=True)
+            except DoesNotExist:
+                return
+            except PynamoDBException as exc:
+                raise StorageError("could not read the speaker") from exc
+            index = next((i for i, s in enumerate(row.samples or []) if s.sample_id == sample.sample_id),
+                         None)
+            if index is None:
+                return
+            try:
+                row.update(actions=[SpeakerRow.samples[index].remove(),
+                                    SpeakerRow.total_speech_s.add(-sample.speech_s),
+                                    SpeakerRow.updated_at.set(utcnow())])
+                return
+            except UpdateError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise StorageError("could not remove the sample") from exc
+        raise StorageError("could not remove the sample: concurrent updates")
 
     def set_enrollment(
         self, tenant_id: str, speaker_id: str, *, status: EnrollmentStatus,
@@ -238,7 +262,8 @@ class SpeakerStore:
         ensure_bound()
         try:
             with TransactWrite(connection=_connection()) as tx:
-                tx.delete(SpeakerRow(speaker.tenant_id, speaker.speaker_id))
+                # Whatever its version now (an enrollment may have touched it): it goes.
+                tx.delete(SpeakerRow(speaker.tenant_id, speaker.speaker_id), add_version_condition=False)
                 tx.delete(ConsentRow(speaker.tenant_id, f"{speaker.speaker_id}#{consent_id}"))
                 if speaker.external_id:
                     tx.delete(ExternalIdClaimRow(speaker.tenant_id, f"ext#{speaker.external_id}"))

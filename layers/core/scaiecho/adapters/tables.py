@@ -21,7 +21,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from scaiecho.settings import Settings, get_settings
@@ -263,6 +263,16 @@ class JobRow(Model):
     completed_at = UTCDateTimeAttribute(null=True)
 
 
+class TenantConnectionsIndex(GlobalSecondaryIndex["ConnectionRow"]):
+    """A tenant's open sessions (fair use counts them at $connect)."""
+
+    class Meta:
+        index_name = "tenant-index"
+        projection = KeysOnlyProjection()
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+
+
 class ConnectionRow(Model):
     """A WebSocket streaming session (API Gateway connection id). Deleted at close/disconnect;
     ``expires_at`` (TTL) removes rows of connections that vanished without a $disconnect.
@@ -295,6 +305,7 @@ class ConnectionRow(Model):
     last_activity = NumberAttribute(default=0)  # epoch seconds
     expires_at = TTLAttribute(null=True)
     rev = NumberAttribute(default=0)  # compare-and-set revision
+    tenant_index = TenantConnectionsIndex()
 
 
 _TABLES: dict[type[Model], str] = {

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from scaiecho.api.errors import install_error_handlers
+from scaiecho.api.limits import MAX_FORM_FIELDS, MAX_FORM_FILES, RequestLimits
 
 API_PREFIX = "/v1/modules/scaiecho"
 
@@ -34,8 +35,10 @@ def create_app(routers: Sequence[APIRouter] | None = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
+        form_limits={"max_files": MAX_FORM_FILES, "max_fields": MAX_FORM_FIELDS},
     )
     install_error_handlers(app)
+    app.add_middleware(RequestLimits)
     for router in routers if routers is not None else all_routers():
         app.include_router(router, prefix=API_PREFIX)
     return app

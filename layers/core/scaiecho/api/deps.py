@@ -36,6 +36,13 @@ def current_principal(request: Request) -> Principal:
     return _from_authorizer(request) or authenticate(_bearer(request))
 
 
+def presented_principal(request: Request) -> Principal | None:
+    """None when the caller presented no credentials; the principal when it did (401 if invalid)."""
+    if _from_authorizer(request) is None and not request.headers.get("authorization"):
+        return None
+    return current_principal(request)
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from scaiecho.errors import ScaiEchoError
 from scaiecho.observability import get_logger
@@ -26,15 +28,49 @@ _HTTP_CODES = {
 }
 
 
+# Details echo what the client sent (field names, ids, values): bounded, and made encodable.
+_MAX_TEXT = 200
+_MAX_ITEMS = 20
+_MAX_DEPTH = 4
+_MAX_MESSAGE = 1000
+
+
+def _text(value: str, limit: int = _MAX_TEXT) -> str:
+    # A lone surrogate ("\ud800" in JSON) cannot be encoded as UTF-8: show it escaped.
+    safe = value[: limit + 1].encode("utf-8", "backslashreplace").decode("utf-8")
+    return safe if len(safe) <= limit else safe[:limit] + "…"
+
+
+def _safe(value: Any, depth: int = 0) -> Any:
+    """``value`` as strict JSON: no NaN/Infinity, no unencodable text, bounded size and depth."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return _text(value)
+    if depth >= _MAX_DEPTH:
+        return "…"
+    if isinstance(value, dict):
+        items = list(value.items())[:_MAX_ITEMS]
+        return {_text(str(k)): _safe(v, depth + 1) for k, v in items}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_safe(v, depth + 1) for v in list(value)[:_MAX_ITEMS]]
+    return _text(str(value))
+
+
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    err: dict[str, Any] = {"code": code, "message": message}
+    """The one shape of every error answer; safe to encode whatever the client sent."""
+    err: dict[str, Any] = {"code": code, "message": _text(message, _MAX_MESSAGE)}
     if details is not None:
-        err["details"] = details
+        err["details"] = _safe(details)
     return {"error": err}
 
 
 def _response(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429 and isinstance(details, dict) and "retry_after_s" in details:
+        headers = {"Retry-After": str(int(details["retry_after_s"]))}
     return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
 
 
@@ -51,6 +87,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return _response(422, "invalid_json", "the request body is not valid JSON")
         details = [
             {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "problem": e["msg"]}
             for e in exc.errors()
@@ -64,6 +102,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cause = exc.__cause__
+        if isinstance(cause, ScaiEchoError):  # raised while FastAPI read the body (size limit)
+            return domain_error_response(cause)
+        if exc.status_code == 400 and isinstance(cause, RecursionError | ValueError):
+            # FastAPI's own body parsing (a JSON body nested too deep for the parser).
+            return _response(422, "invalid_json", "the request body is not valid JSON")
+        if exc.status_code == 400 and isinstance(exc.__context__, MultiPartException):
+            # Starlette's fixed texts: too many parts or fields, a field too large, bad framing.
+            return _response(400, "invalid_multipart", str(exc.detail))
         code = _HTTP_CODES.get(exc.status_code, "error")
         return _response(exc.status_code, code, str(exc.detail))
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from scaiecho.domain.json_documents import InvalidJson, loads_strict
 
 # API Gateway WebSocket frames are at most 32 KB; the local gateway enforces the same limit so
 # a client that works locally works on AWS.
@@ -104,8 +105,8 @@ def parse_frame(body: str | bytes | None, *, binary: bool) -> ClientFrame:
     if binary:
         return AudioFrame(body if isinstance(body, bytes) else body.encode())
     try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        message = loads_strict(body)
+    except InvalidJson:
         raise StreamError("invalid_json", "text frames must be JSON objects") from None
     if not isinstance(message, dict):
         raise StreamError("invalid_json", "text frames must be JSON objects")
@@ -117,7 +118,7 @@ def parse_frame(body: str | bytes | None, *, binary: bool) -> ClientFrame:
     if kind == "close":
         return CloseFrame()
     raise StreamError(
-        "unknown_type", f"unknown frame type {kind!r}; expected open, audio or close"
+        "unknown_type", f"unknown frame type {repr(kind)[:64]}; expected open, audio or close"
     )
 
 

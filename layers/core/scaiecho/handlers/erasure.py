@@ -27,5 +27,6 @@ def retry_evictions(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def retention_sweep(event: dict[str, Any]) -> dict[str, Any]:
-    """EventBridge Scheduler (daily): the event carries nothing the sweep needs."""
-    return retention.sweep_expired()
+    """EventBridge Scheduler (daily): erase expired speakers, then resume unfinished erasures
+    (the event carries nothing either needs)."""
+    return {**retention.sweep_expired(), "unfinished_erasures": erasure.resume_unfinished()}

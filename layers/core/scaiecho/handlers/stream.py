@@ -43,10 +43,13 @@ def _reply_endpoint(ctx: dict[str, Any]) -> str | None:
     return None
 
 
-def _response(status: int, code: str | None = None, message: str | None = None) -> dict[str, Any]:
+def _response(status: int, code: str | None = None, message: str | None = None,
+              retry_after_s: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"statusCode": status}
     if code:
         out["body"] = json.dumps({"error": {"code": code, "message": message or code}})
+    if retry_after_s is not None:
+        out["headers"] = {"Retry-After": str(retry_after_s)}
     return out
 
 
@@ -59,7 +62,8 @@ def handle_connect(event: dict[str, Any]) -> dict[str, Any]:
     try:
         streaming.connect(ctx["connectionId"], principal, _reply_endpoint(ctx))
     except ScaiEchoError as exc:
-        return _response(exc.status, exc.code, exc.message)
+        retry = exc.details.get("retry_after_s") if isinstance(exc.details, dict) else None
+        return _response(exc.status, exc.code, exc.message, retry)
     return _response(200)
 
 

@@ -120,7 +120,7 @@ def build_router(replies: SocketReplies | None = None) -> APIRouter:
         if response["statusCode"] != 200:
             error = json.loads(response.get("body") or "{}").get("error", {})
             await _deny(socket, response["statusCode"], error.get("code", "forbidden"),
-                        error.get("message", "refused"))
+                        error.get("message", "refused"), response.get("headers"))
             return
         await socket.accept()
         port.register(connection_id, socket, asyncio.get_running_loop())
@@ -158,9 +158,11 @@ async def _pump(socket: WebSocket, connection_id: str, host: str, port: SocketRe
         await run_in_threadpool(handle_default, event, port)
 
 
-async def _deny(socket: WebSocket, status: int, code: str, message: str) -> None:
+async def _deny(socket: WebSocket, status: int, code: str, message: str,
+                headers: dict[str, str] | None = None) -> None:
     """Refuse the handshake with an HTTP status (as API Gateway does), or close with 1008."""
-    body = JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    body = JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
+                        headers=headers)
     try:
         await socket.send_denial_response(body)
     except RuntimeError:  # the server lacks the websocket.http.response extension

@@ -58,18 +58,39 @@ def enroll_speaker(
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Validate, preflight, store (consent + blobs + rows, all or nothing), fan out, answer."""
-    if not idempotency_key:
+    if idempotency_key is None:  # an empty header is a malformed key, not "no key"
         return _enroll(principal, fields, reference, consent)
     fingerprint = hashlib.sha256(
         json.dumps({"fields": fields, "reference": reference.sha256, "consent": consent.sha256},
                    sort_keys=True).encode()
     ).hexdigest()
-    return run_idempotent(
+    record = run_idempotent(
         scope=f"enroll:{principal.tenant_id}",
         key=idempotency_key,
         fingerprint=fingerprint,
-        work=lambda: _enroll(principal, fields, reference, consent),
+        work=lambda: _replay_record(_enroll(principal, fields, reference, consent)),
     )
+    return _replay(principal, record)
+
+
+# What the idempotency table keeps of an enrollment: ids and the outcome, nothing personal (names,
+# descriptions), so a replay is rebuilt from the live speaker and an erasure leaves no trace there.
+_REPLAYED = ("speaker_id", "enrollment_status", "enrolled_on", "note", "preflight")
+
+
+def _replay_record(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: data[k] for k in _REPLAYED if k in data}
+
+
+def _replay(principal: Principal, record: dict[str, Any]) -> dict[str, Any]:
+    speaker_id = str(record["speaker_id"])
+    speaker = SpeakerStore().get(principal.tenant_id, speaker_id)
+    if speaker is None or speaker.tombstoned_at is not None:
+        raise NotFound(f"no speaker {speaker_id!r}: it was erased after this request",
+                       code="speaker_not_found")
+    outcome = EnrollmentOutcome(EnrollmentStatus(record["enrollment_status"]),
+                                list(record.get("enrolled_on") or []), record.get("note"))
+    return _enrollment_response(speaker, outcome, preflight=record.get("preflight"))
 
 
 def _enroll(
@@ -109,7 +130,9 @@ def _enroll(
         audio_sha256=consent.sha256, captured_at=now, actor=principal.key_id,
     )
 
-    with BlobStore().staging() as stage:
+    # If the blobs cannot be committed after the rows are, the rows are undone: a committed
+    # consent record never points at a recording the lifecycle rule will expire.
+    with BlobStore().staging(undo=lambda: store.delete_unconfirmed(speaker, consent_id)) as stage:
         stage(sample.key, reference.data, ref.stored_media_type, sample.sha256)
         stage(consent_key, consent.data, consent_audio.stored_media_type, record.audio_sha256)
         store.create(speaker, record)
@@ -154,7 +177,7 @@ def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> dict
     report = assess(ref.audio)
     require_pass(report)
     sample = _sample(f"tenant/{principal.tenant_id}/speakers/{speaker_id}/", ref, report)
-    with BlobStore().staging() as stage:
+    with BlobStore().staging(undo=lambda: store.remove_sample(speaker, sample)) as stage:
         stage(sample.key, reference.data, ref.stored_media_type, sample.sha256)
         quality = quality_grade([s.grade for s in speaker.samples] + [sample.grade])
         updated = store.add_sample(speaker, sample, quality)

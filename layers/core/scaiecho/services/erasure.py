@@ -192,6 +192,22 @@ def retry_erasure(tenant_id: str, audit_id: str, *, attempt: int, max_attempts: 
     return {"done": done, "status": report.status, "error_summary": report.error_summary}
 
 
+def resume_unfinished() -> dict[str, Any]:
+    """Daily: every erasure not yet complete (its retries ran out, or its workflow never started)
+    gets one more pass now and, if still unfinished, a fresh retry workflow."""
+    resumed: list[dict[str, str]] = []
+    for header in ErasureAuditStore().headers():
+        if _report(header).status == COMPLETE:
+            continue
+        report = _apply(header, run="sweep")
+        if report.status != COMPLETE:
+            _schedule_retry(header)
+        resumed.append({"tenant_id": header.tenant_id, "audit_id": header.audit_id,
+                        "status": report.status})
+    get_logger().info("unfinished erasures resumed", extra={"count": len(resumed)})
+    return {"resumed": resumed}
+
+
 # ------------------------------------------------------------------------------ the steps
 def _report(header: AuditHeader) -> ErasureReport:
     return ErasureReport(header, ErasureAuditStore().events(header.tenant_id, header.audit_id))

@@ -1,7 +1,14 @@
-"""Health of every part the platform depends on: tables, bucket, workflows, nodes."""
+"""Health of every part the platform depends on: tables, bucket, workflows, nodes.
+
+Two views: the detailed report (errors, node ids, models) for a caller with a key, and a public
+one, ok/degraded per part and nothing else, computed at most once per ``health_cache_s`` per
+process, so unauthenticated traffic can neither read internals nor make us probe every node.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +34,12 @@ class HealthReport:
 
     def serialize(self) -> dict[str, Any]:
         return {"status": "ok" if self.ok else "degraded", "parts": self.parts}
+
+    def public(self) -> dict[str, Any]:
+        """Only whether each part is up: no error text, node ids or model names."""
+        parts = {name: {"status": "ok" if p["status"] == "ok" else "degraded"}
+                 for name, p in self.parts.items()}
+        return {"status": "ok" if self.ok else "degraded", "parts": parts}
 
 
 def _check(fn: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
@@ -86,3 +99,19 @@ def check_health(settings: Settings | None = None) -> HealthReport:
     except ScaiEchoError as exc:
         report.parts["nodes"] = {"status": "error", "error": exc.message}
     return report
+
+
+_public_lock = threading.Lock()
+_public_cache: list[tuple[float, HealthReport]] = []
+
+
+def public_health(settings: Settings | None = None) -> HealthReport:
+    """The last report younger than ``health_cache_s``, else a fresh one (one probe at a time:
+    concurrent callers wait for it instead of probing too)."""
+    settings = settings or get_settings()
+    with _public_lock:
+        if _public_cache and time.monotonic() - _public_cache[0][0] < settings.health_cache_s:
+            return _public_cache[0][1]
+        report = check_health(settings)
+        _public_cache[:] = [(time.monotonic(), report)]
+        return report

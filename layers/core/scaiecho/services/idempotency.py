@@ -1,12 +1,16 @@
 """Idempotent retries (``Idempotency-Key``) with aws-lambda-powertools' idempotency utility.
 
 The first result for (scope, key) is stored in the idempotency table and replayed for 24 h; the
-same key with a different request is refused, and a concurrent duplicate gets a 409.
+same key with a different request is refused, and a concurrent duplicate gets a 409. A request
+that crashed mid-way holds its key only for ``idempotency_in_flight_s``: then a retry may run.
+Callers store only what they need to rebuild the answer (ids, outcomes), never personal data, so
+an erasure leaves nothing behind in this table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +30,17 @@ from scaiecho.settings import get_settings
 TTL_S = 24 * 3600
 
 
+@dataclass(frozen=True)
+class _InFlightBound:
+    """Powertools bounds an in-progress record by the Lambda's remaining time; we give it ours
+    (longer than any request may run, far shorter than the 24 h replay window)."""
+
+    seconds: float
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds * 1000)
+
+
 @lru_cache(maxsize=4)
 def _persistence(table: str) -> DynamoDBPersistenceLayer:
     return DynamoDBPersistenceLayer(table_name=table)
@@ -41,6 +56,7 @@ def run_idempotent(
         payload_validation_jmespath="fingerprint",
         expires_after_seconds=TTL_S,
     )
+    config.register_lambda_context(_InFlightBound(get_settings().idempotency_in_flight_s))  # type: ignore[arg-type]
 
     @idempotent_function(
         data_keyword_argument="request",

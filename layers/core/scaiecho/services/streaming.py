@@ -57,7 +57,7 @@ from scaiecho.domain.streaming import (
     parse_frame,
     ready_frame,
 )
-from scaiecho.errors import NodeError
+from scaiecho.errors import NodeError, TooManyRequests
 from scaiecho.observability import get_logger
 from scaiecho.services.keys import require_scopes
 from scaiecho.services.voice_profiles import ProfileCandidate, match_candidate
@@ -90,7 +90,16 @@ def connect(connection_id: str, principal: Principal, reply_endpoint: str | None
             store: ConnectionStore | None = None) -> None:
     """$connect: the key must allow transcription; the diarize scope is checked at ``open``."""
     require_scopes(principal, Scope.TRANSCRIBE)
-    (store or ConnectionStore()).create(StreamSession(
+    store = store or ConnectionStore()
+    settings = get_settings()
+    if store.count_for_tenant(principal.tenant_id) >= settings.max_streams_per_tenant:
+        raise TooManyRequests(
+            f"your tenant already has {settings.max_streams_per_tenant} streaming sessions open",
+            code="too_many_streams",
+            details={"limit": settings.max_streams_per_tenant,
+                     "retry_after_s": settings.fair_use_retry_after_s},
+        )
+    store.create(StreamSession(
         connection_id=connection_id, tenant_id=principal.tenant_id, key_id=principal.key_id,
         scopes=",".join(sorted(s.value for s in principal.scopes)), reply_endpoint=reply_endpoint,
         user_id=principal.user_id,

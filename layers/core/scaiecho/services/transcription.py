@@ -16,7 +16,7 @@ from scaiecho.adapters.jobs import Job, JobFiles, JobStore, input_key
 from scaiecho.adapters.nodes import NodeStore
 from scaiecho.adapters.speakers import SpeakerStore
 from scaiecho.adapters.workflows import WorkflowRunner
-from scaiecho.audio.decode import SUPPORTED_FORMATS, check_media_type, detect_format
+from scaiecho.audio.decode import SUPPORTED_FORMATS, check_decodable, check_header, detect_format
 from scaiecho.audio.probe import probe_duration_s
 from scaiecho.domain import executions
 from scaiecho.domain.auth import Principal, Scope
@@ -29,6 +29,7 @@ from scaiecho.domain.jobs import (
     parse_audio_urls,
     parse_options,
 )
+from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.domain.speakers import EnrollmentStatus, new_id
 from scaiecho.errors import (
     AudioEmpty,
@@ -38,6 +39,7 @@ from scaiecho.errors import (
     PayloadTooLarge,
     ScaiEchoError,
     ServiceUnavailable,
+    TooManyRequests,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -78,6 +80,7 @@ def submit_json(principal: Principal, doc: Any, *, idempotency_key: str | None =
 
     def work() -> dict[str, Any]:
         audio = _check_stored_audio(key)
+        _require_job_slot(principal.tenant_id)
         return _start(principal, options, audio, stored=True)
 
     return _idempotent(principal, options, f"url:{key}", idempotency_key, work)
@@ -99,8 +102,8 @@ def parse_form_config(raw: str | None) -> Any:
     if raw is None or raw == "":
         return None
     try:
-        return json.loads(raw)
-    except ValueError as exc:
+        return loads_strict(raw)
+    except InvalidJson as exc:
         raise ValidationFailed("diarization_config must be a JSON object (as a string in a form)",
                                code="invalid_diarization_config",
                                details={"field": "diarization_config"}) from exc
@@ -174,6 +177,7 @@ def _sniff(data: bytes) -> str:
             f"the audio is not a recognised audio file; send one of: {', '.join(SUPPORTED_FORMATS)}",
             details={"accepted": list(SUPPORTED_FORMATS)},
         )
+    check_header(data, fmt)  # a WAV's impossible header or rate: refused before anything is stored
     return fmt
 
 
@@ -182,8 +186,8 @@ def _check_upload(upload: Upload) -> str:
         raise _limits_error(len(upload.data))
     if not upload.data:
         raise AudioEmpty("'audio' is empty", details={"field": "audio"})
-    check_media_type(upload.media_type)
-    fmt = _sniff(upload.data)
+    # The first second is decoded here: a malformed file is refused now, not by a failed job.
+    fmt = check_decodable(upload.data, media_type=upload.media_type)
     _check_duration(upload.data, len(upload.data))
     return fmt
 
@@ -204,7 +208,20 @@ def _check_stored_audio(key: str) -> JobAudio:
     return JobAudio(key=key, size=size, fingerprint=key)
 
 
+def _require_job_slot(tenant_id: str) -> None:
+    """Fair use: at most max_active_jobs_per_tenant jobs QUEUED or PROCESSING (429 otherwise)."""
+    settings = get_settings()
+    limit = settings.max_active_jobs_per_tenant
+    if JobStore().active_count(tenant_id) >= limit:
+        raise TooManyRequests(
+            f"your tenant already has {limit} transcription jobs queued or running; retry later",
+            code="too_many_jobs",
+            details={"limit": limit, "retry_after_s": settings.fair_use_retry_after_s},
+        )
+
+
 def _start_upload(principal: Principal, options: TranscribeOptions, upload: Upload) -> dict[str, Any]:
+    _require_job_slot(principal.tenant_id)
     job_id = new_id("job")
     key = input_key(principal.tenant_id, job_id, _EXT[_sniff(upload.data)])
     JobFiles().put_data(key, upload.data, upload.media_type or "application/octet-stream")
@@ -244,7 +261,7 @@ def _start(principal: Principal, options: TranscribeOptions, audio: JobAudio, *,
 
 def _idempotent(principal: Principal, options: TranscribeOptions, audio_fingerprint: str,
                 key: str | None, work: Any) -> dict[str, Any]:
-    if not key:
+    if key is None:  # an empty header is a malformed key, not "no key"
         result: dict[str, Any] = work()
         return result
     # Keys are per tenant; with match_me the job is also the caller's (another user's retry of the

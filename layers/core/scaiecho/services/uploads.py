@@ -40,8 +40,10 @@ class CheckedAudio:
 
 
 def check_audio(upload: Upload) -> CheckedAudio:
-    """413 past the size limit, 415 for a non-audio type, 422 for empty or undecodable audio."""
-    limit = get_settings().max_upload_bytes
+    """413 past the size limit, 415 for a non-audio type or codec, 422 for empty, malformed,
+    undecodable or over-long audio (decoding stops at the enrollment duration limit)."""
+    settings = get_settings()
+    limit = settings.max_upload_bytes
     if len(upload.data) > limit:
         raise PayloadTooLarge(
             f"'{upload.field}' is larger than the limit of {limit} bytes",
@@ -51,9 +53,12 @@ def check_audio(upload: Upload) -> CheckedAudio:
     if not upload.data:
         raise AudioEmpty(f"'{upload.field}' is empty", details={"field": upload.field})
     try:
-        audio = decode_audio(upload.data, media_type=upload.media_type)
+        audio = decode_audio(upload.data, media_type=upload.media_type,
+                             max_duration_s=settings.max_enroll_audio_s)
     except ScaiEchoError as exc:
         if exc.details is None:  # say which part was bad
             exc.details = {"field": upload.field}
+        elif isinstance(exc.details, dict):
+            exc.details.setdefault("field", upload.field)
         raise
     return CheckedAudio(upload, audio)

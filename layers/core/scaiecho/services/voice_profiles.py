@@ -47,6 +47,8 @@ from scaiecho.domain.voice_profiles import (
 )
 from scaiecho.errors import (
     AudioError,
+    AudioTooLong,
+    BadRequest,
     FeatureNotAvailable,
     Forbidden,
     ScaiEchoError,
@@ -176,7 +178,17 @@ def _check_sample(sample: Upload) -> DecodedAudio:
     if declared not in _GENERIC_TYPES:
         check_sample_format(MEDIA_TYPES.get(declared))
     check_sample_format(detect_format(sample.data))
-    audio = decode_audio(sample.data, media_type=sample.media_type)
+    try:
+        audio = decode_audio(sample.data, media_type=sample.media_type,
+                             max_duration_s=settings.voice_sample_max_s)
+    except AudioTooLong as exc:  # refused before or while decoding: the route's own code
+        said = (exc.details or {}).get("duration_s")
+        if said is not None:
+            check_sample_duration(float(said), min_s=settings.voice_sample_min_s,
+                                  max_s=settings.voice_sample_max_s)
+        raise BadRequest(f"the voice sample is longer than {settings.voice_sample_max_s:g} s",
+                         code="voice_sample_too_long",
+                         details={"max_s": settings.voice_sample_max_s}) from exc
     check_sample_duration(
         audio.duration_s, min_s=settings.voice_sample_min_s, max_s=settings.voice_sample_max_s
     )

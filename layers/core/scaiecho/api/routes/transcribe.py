@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
@@ -15,7 +14,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from scaiecho.api.deps import requires
+from scaiecho.api.limits import MAX_FORM_FIELDS, MAX_FORM_FILES
 from scaiecho.domain.auth import Principal, Scope
+from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.errors import ValidationFailed
 from scaiecho.services import transcription
 from scaiecho.services.uploads import Upload
@@ -28,7 +29,8 @@ _FORM_FIELDS = ("language", "diarize", "diarization_config", "speaker_ids", "mat
 
 async def _form_request(request: Request) -> tuple[dict[str, Any], Upload | None]:
     limit = get_settings().max_job_audio_bytes
-    form = await request.form(max_part_size=1024 * 1024)
+    form = await request.form(max_part_size=1024 * 1024, max_files=MAX_FORM_FILES,
+                              max_fields=MAX_FORM_FIELDS)
     unknown = sorted(k for k in form if k not in (*_FORM_FIELDS, "audio"))
     if unknown:
         raise ValidationFailed(f"unknown form field(s): {', '.join(unknown)}", code="unknown_field",
@@ -44,8 +46,8 @@ async def _form_request(request: Request) -> tuple[dict[str, Any], Upload | None
     ids = [v for v in form.getlist("speaker_ids") if isinstance(v, str)]
     if len(ids) == 1 and ids[0].strip().startswith("["):
         try:
-            fields["speaker_ids"] = json.loads(ids[0])
-        except ValueError as exc:
+            fields["speaker_ids"] = loads_strict(ids[0])
+        except InvalidJson as exc:
             raise ValidationFailed("speaker_ids must be a list of speaker ids",
                                    code="invalid_speaker_ids") from exc
     elif ids:
@@ -73,9 +75,9 @@ async def submit(
                                        idempotency_key=idempotency_key)
     else:
         try:
-            doc = json.loads(await request.body() or b"null")
-        except ValueError as exc:
-            raise ValidationFailed("the request body is not valid JSON", code="invalid_json") from exc
+            doc = loads_strict(await request.body() or b"null")
+        except InvalidJson as exc:
+            raise ValidationFailed(f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
         data = await run_in_threadpool(transcription.submit_json, principal, doc,
                                        idempotency_key=idempotency_key)
     return JSONResponse({"data": data}, status_code=202)
