@@ -118,3 +118,44 @@ def test_speaker_bounds_are_validated(bounds: dict[str, int], vectors: Any) -> N
     eng = stub_engine(StubPipeline([], (0.0, 0.0)))
     with pytest.raises(ValidationFailed):
         eng.diarize(audio(), **bounds)
+
+
+def windowed_engine() -> Engine:
+    # three speakers in every 4 s window (window-relative times), 12 s of audio → 3 windows
+    pipe = StubPipeline([(0.5, 1.5, "A"), (1.8, 2.6, "B"), (2.8, 3.6, "C")], (0.5, 3.6))
+    eng = stub_engine(pipe)
+    eng.window_s = 4.0
+    return eng
+
+
+@pytest.fixture
+def window_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A, B and C have distinct voices in every window (by where their turn starts in it)."""
+    def fake(model: Any, file: Any, regions: list[tuple[float, float]], **_: Any) -> Any:
+        start = min(s for s, _ in regions) % 4.0
+        vec = {0.5: [1.0, 0.0, 0.0, 0.0], 1.8: [0.0, 1.0, 0.0, 0.0]}.get(round(start, 1), [0.6, 0.0, 0.8, 0.0])
+        return np.array(vec), sum(e - s for s, e in regions)
+
+    monkeypatch.setattr(engine_mod, "embed_regions", fake)
+
+
+def test_max_speakers_holds_across_windows(window_vectors: None) -> None:
+    eng = windowed_engine()
+    assert len(eng.diarize(audio(12.0)).speakers) == 3  # linked across windows
+    result = eng.diarize(audio(12.0), max_speakers=2)
+    assert len(result.speakers) == 2 == len({t.speaker for t in result.turns})
+    # C's voice is closest to A's: those two were merged, B kept apart
+    assert len({t.speaker for t in result.exclusive_turns}) == 2
+    assert len(eng.diarize(audio(12.0), num_speakers=1).speakers) == 1
+
+
+def test_min_speakers_that_cannot_be_met_warns_why(window_vectors: None) -> None:
+    result = windowed_engine().diarize(audio(12.0), min_speakers=5)
+    assert len(result.speakers) == 3
+    assert any(w.startswith("speaker_bounds: only 3 distinct voice(s)") for w in result.warnings)
+
+
+def test_turns_never_run_past_the_audio(vectors: dict[float, np.ndarray]) -> None:
+    eng = stub_engine(StubPipeline([(1.0, 8.2, "A")], (1.0, 8.0)))
+    result = eng.diarize(audio(8.0))
+    assert result.turns[-1].end == pytest.approx(8.0)

@@ -6,12 +6,19 @@
 Merges these flat keys into ``--out`` (read-modify-write: other parts' keys are kept) and
 prints a table. Keys that need the dev data are left out when it is absent, never faked.
 
-- ``der_sample``: pyannote.metrics DER (collar 0, overlap counted) on pyannote's sample.wav
-- ``der_simulated``: same metric over simulated 2-4 speaker LibriSpeech conversations (seed 1234)
-- ``rtf_diarization``: diarize wall time / audio duration over all of the above (warm engine)
+- ``der_<set>_engine`` / ``der_<set>_stock`` (+ ``_collar05``): DER (collar 0, overlap counted;
+  and collar 0.5 s) of the node engine and of pyannote.audio's stock ``SpeakerDiarization`` on
+  the same model dir's weights at its defaults, on sets ``sample``, ``real`` and ``farfield``
+  (see ``evaluation.py``); ``der_farfield_<path>_{confusion,miss,false_alarm,per_meeting}``;
+  the job path's ``der_<set>_job`` come from ``scaiecho.local.bench`` (``make bench`` runs both)
+- ``der_sample``, ``der_simulated`` (engine; clean LibriSpeech turn-taking, seed 1234)
+- ``rtf_diarization`` (engine), ``rtf_diarization_stock``: wall time / audio duration
+- ``dev_der_*``: each hyper-parameter lever's effect on the dev meetings (from the calibration
+  run, ``python -m scaiecho_node.calibrate_diarization``)
 - ``identification_accuracy``, ``false_accept_rate``: calibrate.py's protocol, fold B
-- ``node_peak_rss_mb`` (1 min of audio) and ``node_peak_rss_mb_30min``: peak RSS of a fresh
-  process that loads the engine and diarizes that much audio
+- ``node_peak_rss_mb`` (1 min of audio), ``node_peak_rss_mb_30min``/``_60min`` and
+  ``rtf_diarization_1min``/``_30min``/``_60min``: peak RSS and real-time factor of a fresh process
+  that loads the engine and diarizes that much audio
 - ``model_load_s``, ``embed_latency_10s_s``, ``machine``, ``date``
 """
 
@@ -20,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -46,63 +52,102 @@ def _annotation(turns: list[tuple[float, float, str]], uri: str) -> Any:
     return ann
 
 
-def _rttm(path: Path) -> list[tuple[float, float, str]]:
-    out = []
-    for line in path.read_text().splitlines():
-        f = line.split()
-        if f and f[0] == "SPEAKER":
-            out.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
-    return out
+def _group(item: Any) -> str:
+    return "sample" if "sample" in item.tags else "real" if "real" in item.tags else "farfield"
 
 
-def diarization_keys(engine: Any, data: Path) -> dict[str, Any]:
-    from pyannote.metrics.diarization import DiarizationErrorRate
+def diarization_keys(engine: Any, data: Path, model_dir: Path, *, stock: bool = True) -> dict[str, Any]:
+    """DER of the node engine and of pyannote's stock pipeline, on the same recordings.
 
-    from scaiecho.audio.decode import decode_audio
+    Sets: ``sample`` (pyannote's sample.wav), ``real`` (the three real recordings, inside their
+    UEM), ``farfield`` (the seeded far-field test meetings, ``farfield.TEST_SPECS``) and
+    ``simulated`` (clean LibriSpeech turn-taking, ``simulate.py``). Keys ``der_<set>_<path>``
+    (collar 0, overlap counted) and ``..._collar05``; ``der_sample`` / ``der_simulated`` are the
+    engine's, as before. The job path's keys (``der_<set>_job``) come from the stack bench.
+    """
+    from scaiecho.audio.decode import DecodedAudio
+    from scaiecho_node.evaluation import DER, farfield_items, pipeline_turns, real_items, stock_pipeline
     from scaiecho_node.simulate import load_utterances, make_conversations
 
     keys: dict[str, Any] = {}
-    audio_s = 0.0
-    wall_s = 0.0
-    cpu_s = 0.0
-    sample_dir = data / "pyannote-sample"
-    if (sample_dir / "sample.wav").is_file():
-        audio = decode_audio((sample_dir / "sample.wav").read_bytes())
-        engine.diarize(audio)  # warm-up run, not timed
-        t0, c0 = time.perf_counter(), time.process_time()
-        result = engine.diarize(audio)
-        wall_s += time.perf_counter() - t0
-        cpu_s += time.process_time() - c0
-        audio_s += audio.duration_s
-        hyp = _annotation([(t.start, t.end, t.speaker) for t in result.turns], "sample")
-        ref = _annotation(_rttm(sample_dir / "sample.rttm"), "sample")
-        keys["der_sample"] = round(float(DiarizationErrorRate(collar=0.0, skip_overlap=False)(ref, hyp)), 4)
+    items = real_items(data) + farfield_items(data, "test")
+    if not items:
+        return keys
+    engine.diarize(DecodedAudio(items[0].samples, 16000, "wav", 16000, 1, 0.0))  # warm-up
+    paths: dict[str, Any] = {
+        "engine": lambda it: [
+            (t.start, t.end, t.speaker)
+            for t in engine.diarize(DecodedAudio(it.samples, 16000, "wav", 16000, 1, 0.0)).turns
+        ]
+    }
+    if stock:
+        pipeline = stock_pipeline(model_dir)
+        paths["stock"] = lambda it: pipeline_turns(pipeline, it.samples, it.uri)
+    for path, run in paths.items():
+        metrics: dict[str, Any] = {}
+        wall = audio = 0.0
+        for item in items:
+            t0 = time.perf_counter()
+            hyp = run(item)
+            wall += time.perf_counter() - t0
+            audio += item.duration_s
+            metrics.setdefault(_group(item), DER()).add(item, hyp)
+        for group, metric in metrics.items():
+            summary = metric.summary()
+            keys[f"der_{group}_{path}"] = summary["der"]
+            keys[f"der_{group}_{path}_collar05"] = summary["der_collar05"]
+            if group == "farfield":
+                for part in ("confusion", "miss", "false_alarm"):
+                    keys[f"der_farfield_{path}_{part}"] = summary[part]
+                keys[f"der_farfield_{path}_per_meeting"] = metric.per_file
+        keys[f"rtf_diarization_{path}"] = round(wall / audio, 4)
+    keys["der_sample"] = keys.get("der_sample_engine")
+    keys["rtf_diarization"] = keys["rtf_diarization_engine"]
+    keys["bench_audio_s"] = round(sum(i.duration_s for i in items), 1)
+
     libri = data / "librispeech-train-clean-100"
     if libri.is_dir():
-        from scaiecho.audio.decode import DecodedAudio
+        from pyannote.metrics.diarization import DiarizationErrorRate
 
         metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
-        per = []
         for conv in make_conversations(load_utterances(libri), count=SIM_COUNT, seed=SIM_SEED):
-            audio = DecodedAudio(conv.samples, 16000, "wav", 16000, 1, 0.0)
-            t0, c0 = time.perf_counter(), time.process_time()
-            result = engine.diarize(audio)
-            wall_s += time.perf_counter() - t0
-            cpu_s += time.process_time() - c0
-            audio_s += audio.duration_s
+            result = engine.diarize(DecodedAudio(conv.samples, 16000, "wav", 16000, 1, 0.0))
             hyp = _annotation([(t.start, t.end, t.speaker) for t in result.turns], conv.uri)
-            per.append(round(float(metric(_annotation(conv.reference, conv.uri), hyp)), 4))
+            metric(_annotation(conv.reference, conv.uri), hyp)
         keys["der_simulated"] = round(float(abs(metric)), 4)
-        total = float(metric.accumulated_["total"]) or 1.0
-        for part, name in (("confusion", "confusion"), ("missed detection", "miss"),
-                           ("false alarm", "false_alarm")):
-            keys[f"der_simulated_{name}"] = round(float(metric.accumulated_[part]) / total, 4)
-        keys["der_simulated_per_conversation"] = per
-    if audio_s:
-        keys["rtf_diarization"] = round(wall_s / audio_s, 4)
-        keys["rtf_diarization_cpu_per_core"] = round(cpu_s / audio_s / (os.cpu_count() or 1), 4)
-        keys["bench_audio_s"] = round(audio_s, 1)
     return keys
+
+
+def lever_keys(calibration: Path) -> dict[str, Any]:
+    """Each hyper-parameter lever's effect on the dev meetings, from the calibration run.
+
+    Starting from the previous release's setting (step 0.25, threshold 0.75, min cluster size
+    2, no gain normalisation), one lever at a time moved to the chosen value, then all of them.
+    """
+    import json
+
+    from scaiecho_node import modeldir
+
+    if not calibration.is_file():
+        return {}
+    rows = json.loads(calibration.read_text())["rows"]
+
+    def der(step: float, gain: str, threshold: float, mcs: int) -> float | None:
+        hit = [r for r in rows if (r["step"], r["gain"], r["threshold"], r["min_cluster_size"])
+               == (step, gain, threshold, mcs)]
+        return hit[0]["der"] if hit else None
+
+    base = (0.25, "none", 0.75, 2)
+    chosen = (modeldir.SEGMENTATION_STEP, modeldir.GAIN_NORMALISATION,
+              modeldir.CLUSTERING_THRESHOLD, modeldir.MIN_CLUSTER_SIZE)
+    levers = {"segmentation_step": 0, "gain_normalisation": 1, "clustering_threshold": 2,
+              "min_cluster_size": 3}
+    out: dict[str, Any] = {"dev_der_previous_setting": der(*base), "dev_der_chosen_setting": der(*chosen)}
+    for name, k in levers.items():
+        moved = list(base)
+        moved[k] = chosen[k]
+        out[f"dev_der_lever_{name}"] = der(*moved)  # type: ignore[arg-type]
+    return out
 
 
 def identification_keys(engine: Any, data: Path) -> dict[str, Any]:
@@ -223,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", default=None)
     parser.add_argument("--rss-30min", action="store_true", help="also measure 30 min of audio")
     parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument("--skip-stock", action="store_true", help="skip pyannote's stock pipeline")
+    parser.add_argument("--rss-60min", action="store_true", help="also measure an hour of audio")
+    parser.add_argument("--calibration", type=Path, default=Path(".bench/diarization_calibration.json"))
     parser.add_argument("--rss-probe", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -243,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     keys["model_version"] = engine.model.model_version
     if args.data.is_dir():
         keys.update(embed_latency(engine, args.data))
-        keys.update(diarization_keys(engine, args.data))
+        keys.update(diarization_keys(engine, args.data, Path(engine.model.model_dir),
+                                     stock=not args.skip_stock))
+        keys.update(lever_keys(args.calibration))
         keys.update(identification_keys(engine, args.data))
         if not args.skip_rss and (args.data / "librispeech-train-clean-100").is_dir():
             one = _child_rss(args.data, 1.0, args.model_dir)
@@ -252,6 +302,11 @@ def main(argv: list[str] | None = None) -> int:
                 thirty = _child_rss(args.data, 30.0, args.model_dir)
                 keys["node_peak_rss_mb_30min"] = thirty["peak_rss_mb"]
                 keys["rtf_diarization_30min"] = thirty["rtf"]
+            if args.rss_60min:
+                hour = _child_rss(args.data, 60.0, args.model_dir)
+                keys["node_peak_rss_mb_60min"] = hour["peak_rss_mb"]
+                keys["rtf_diarization_60min"] = hour["rtf"]
+            keys["rtf_diarization_1min"] = one["rtf"]
     merge_results(args.out, keys)
     print_table(keys)
     return 0

@@ -23,6 +23,7 @@ from scaiecho.audio.decode import DecodedAudio
 from scaiecho.errors import AudioError, ValidationFailed
 from scaiecho_node import identification
 from scaiecho_node.asr import Transcriber, TranscribeResult, resolve_asr_model
+from scaiecho_node.gain import normalise_gain
 from scaiecho_node.inference import (
     CLUSTER_SPEECH_CAP_S,
     activity_from_count,
@@ -176,8 +177,9 @@ class Engine:
         _check_speaker_bounds(min_speakers, max_speakers, num_speakers)
         cands = self._normalise_candidates(candidates)
         started = time.perf_counter()
-        file = audio_file(audio.samples, audio.sample_rate, uri="audio")
-        total = len(audio.samples)
+        samples = normalise_gain(audio.samples, self._model.gain_normalisation)
+        file = audio_file(samples, audio.sample_rate, uri="audio")
+        total = len(samples)
         step = int(self.window_s * audio.sample_rate)
         windowed = total > step + step // 4  # a short tail joins the last window
         # A window may hold fewer speakers than the whole recording, so only the upper bound
@@ -198,7 +200,7 @@ class Engine:
                 window_file = (
                     file
                     if not windowed
-                    else audio_file(audio.samples[begin:end], audio.sample_rate, uri=f"w{i}")
+                    else audio_file(samples[begin:end], audio.sample_rate, uri=f"w{i}")
                 )
                 pieces += self._diarize_window(
                     window_file, i, begin / audio.sample_rate, (end - begin) / audio.sample_rate,
@@ -447,8 +449,8 @@ def _merge_closest(
         cents = np.stack([_merged_embedding(g, dim) for g in groups])
         sims = cents @ cents.T
         np.fill_diagonal(sims, -np.inf)
-        i, j = np.unravel_index(int(np.argmax(sims)), sims.shape)
-        i, j = min(int(i), int(j)), max(int(i), int(j))
+        a, b = (int(v) for v in np.unravel_index(int(np.argmax(sims)), sims.shape))
+        i, j = min(a, b), max(a, b)
         groups[i] += groups.pop(j)
     return groups
 

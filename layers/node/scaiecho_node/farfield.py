@@ -12,8 +12,8 @@ The recipe, per meeting (all draws from one ``numpy`` generator seeded per meeti
   is longer than it: the voice, not the words, is what diarization sees), pauses of 0.1-1.2 s,
   and overlaps (20 % of turns start 0.3-1.5 s before the previous one ends) plus short
   back-channels ("mm-hm"-length 0.3-0.8 s slices) over someone else's turn;
-- babble: 4-6 readers who are not in the meeting, reverberated, summed and kept 15-25 dB below
-  the talkers, plus stationary noise at -60 to -50 dBFS;
+- babble: 4-6 readers who are not in the meeting, reverberated, summed and kept 10-20 dB below
+  the quietest talker, plus stationary noise at -60 to -50 dBFS;
 - the whole mix scaled to a peak of -6 to -20 dBFS (far-field rooms are quiet recordings).
 
 Reference turns are each reader's speech spans within the clean turn (``simulate.speech_spans``,
@@ -167,7 +167,8 @@ def make_meeting(
     mix = mix[:target]
     reference = [(s, min(e, target / SAMPLE_RATE), r) for s, e, r in reference if s < target / SAMPLE_RATE]
 
-    talker_rms = _rms(mix[mix != 0]) if np.any(mix) else 1.0
+    # babble sits below the *quietest* talker (an annotator still hears everyone at the table)
+    quietest = 0.1 * _db(min(gains_db.values()))
     babble = np.zeros(target, dtype=np.float32)
     for other in rng.choice(others, size=int(rng.integers(4, 7)), replace=False):
         src = utterances[str(other)]
@@ -175,7 +176,7 @@ def make_meeting(
         loop = np.roll(np.tile(src, reps)[:target], int(rng.integers(len(src))))
         loop = _reverb(loop, room_impulse_response(rng, rt60, float(rng.uniform(3.0, 6.0))))
         babble += loop / (_rms(loop) + 1e-9)
-    babble *= talker_rms * _db(-float(rng.uniform(15.0, 25.0))) / (_rms(babble) + 1e-9)
+    babble *= quietest * _db(-float(rng.uniform(10.0, 20.0))) / (_rms(babble) + 1e-9)
     mix = mix + babble + rng.standard_normal(target).astype(np.float32) * _db(float(rng.uniform(-60, -50)))
     peak = float(np.max(np.abs(mix))) or 1.0
     mix = (mix * _db(float(rng.uniform(-20.0, -6.0))) / peak).astype(np.float32)

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from scaiecho.errors import ServiceUnavailable
+from scaiecho_node.gain import GAIN_MODES
 from scaiecho_node.runtime import configure_runtime
 
 
@@ -28,6 +29,7 @@ class LoadedModel:
     embedding_dim: int
     sample_rate: int
     load_time_s: float
+    gain_normalisation: str = "none"  # before segmentation (gain.py); config.yaml's scaiecho block
 
 
 def read_identity(model_dir: Path) -> tuple[str, str]:
@@ -76,6 +78,13 @@ def load_model(
         )
     embedding_model.eval()
     model_id, version = read_identity(model_dir)
+    ours = (yaml.safe_load((model_dir / "config.yaml").read_text()) or {}).get("scaiecho") or {}
+    gain = str(ours.get("gain_normalisation", "none"))
+    if gain not in GAIN_MODES:
+        raise ServiceUnavailable(
+            f"{model_dir}/config.yaml: scaiecho.gain_normalisation must be one of {GAIN_MODES}",
+            code="model_not_loaded",
+        )
     return LoadedModel(
         pipeline=pipeline,
         embedding_model=embedding_model,
@@ -86,4 +95,5 @@ def load_model(
         embedding_dim=int(embedding.dimension),
         sample_rate=int(embedding.sample_rate),
         load_time_s=time.perf_counter() - started,
+        gain_normalisation=gain,
     )

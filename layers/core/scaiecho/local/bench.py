@@ -200,7 +200,7 @@ def bench_stack(runs: int, model_dir: str | None, *, parts: tuple[str, ...] = ("
                 job_conversations: int = 6) -> dict[str, Any]:
     import httpx
 
-    from scaiecho.local.bench_jobs import bench_jobs
+    from scaiecho.local.bench_jobs import bench_job_der, bench_jobs
     from scaiecho.local.stack import ALL_SCOPES
     from scaiecho.services.keys import create_key
 
@@ -214,6 +214,7 @@ def bench_stack(runs: int, model_dir: str | None, *, parts: tuple[str, ...] = ("
             with httpx.Client(base_url=stack.api_url, timeout=300,
                               headers={"Authorization": f"Bearer {key}"}) as jobs_http:
                 results.update(bench_jobs(jobs_http, "bench-jobs", job_conversations))
+                results.update(bench_job_der(jobs_http))
         if "stream" in parts:
             results.update(bench_stream(stack, http))
     return results

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-DATA = Path("/work/shared/data/librispeech-train-clean-100")
+DEV_DATA = Path("/work/shared/data")
+DATA = DEV_DATA / "librispeech-train-clean-100"
 SIM_SEED = 1234
 
 
@@ -130,3 +131,39 @@ def bench_jobs(http: Any, tenant_id: str, count: int) -> dict[str, Any]:
         "word_speaker_words": counted,
     }
 
+
+
+def _rttm_turns(text: str) -> list[tuple[float, float, str]]:
+    out = []
+    for line in text.splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER":
+            out.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    return out
+
+
+def bench_job_der(http: Any, data: Path = DEV_DATA) -> dict[str, Any]:
+    """The job path's DER: submit → COMPLETED → ``?format=rttm``, scored like the engine's.
+
+    Same recordings, metric and keys scheme as ``scaiecho_node.bench`` (``der_<set>_job``), so
+    the three paths sit side by side in ``.bench/latest.json``.
+    """
+    from scaiecho_node.evaluation import DER, farfield_items, real_items
+
+    items = real_items(data) + farfield_items(data, "test")
+    if not items:
+        return {}
+    metrics: dict[str, Any] = {}
+    for item in items:
+        job_id = _submit(http, _wav(item.samples))
+        _wait(http, job_id)
+        resp = http.get(f"/transcribe/{job_id}", params={"format": "rttm"})
+        resp.raise_for_status()
+        group = "sample" if "sample" in item.tags else "real" if "real" in item.tags else "farfield"
+        metrics.setdefault(group, DER()).add(item, _rttm_turns(resp.text))
+    keys: dict[str, Any] = {}
+    for group, metric in metrics.items():
+        summary = metric.summary()
+        keys[f"der_{group}_job"] = summary["der"]
+        keys[f"der_{group}_job_collar05"] = summary["der_collar05"]
+    return keys
