@@ -146,6 +146,7 @@ def _allowed(result: dict[str, Any], replay: Replay) -> None:
 EXPECTED: dict[str, Check] = {
     "authorizer/missing_key": _unauthorized,
     "authorizer/valid_bearer": _allowed,
+    "authorizer/x_api_key": _allowed,
     "authorizer/websocket_query_key": _allowed,
     "health/get_health": _data(lambda d, r: d["status"] == "ok"),
     "health/get_key_me_authorized": _data(lambda d, r: d["tenant_id"] == "acme"),

@@ -28,6 +28,14 @@ def test_invalid_keys_are_401(api: Any, header: str) -> None:
     assert resp.status_code == 401
 
 
+def test_x_api_key_header_works_like_bearer(api: Any, make_key: Any) -> None:
+    key = make_key()
+    resp = api.get(KEYS_ME, headers={"X-API-Key": key})
+    assert resp.status_code == 200 and resp.json()["data"]["tenant_id"] == "acme"
+    assert api.get(KEYS_ME, headers={"X-API-Key": key[:-4] + "AAAA"}).status_code == 401
+    assert api.get(KEYS_ME, params={"api_key": key}).status_code == 401  # never in a REST query
+
+
 def test_wrong_secret_for_a_real_key_id_is_401(api: Any, make_key: Any) -> None:
     key = make_key()
     tampered = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")

@@ -18,6 +18,13 @@ def test_bearer_key_is_allowed_with_tenant_context(make_key: Any) -> None:
     assert all(isinstance(v, str) for v in result["context"].values())
 
 
+def test_x_api_key_header_is_accepted_like_bearer(make_key: Any) -> None:
+    key = make_key("acme", "scaiecho:transcribe")
+    result = load_handler("authorizer")(load_event("authorizer", "x_api_key", API_KEY=key), None)
+    assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
+    assert result["context"]["tenant_id"] == "acme"
+
+
 def test_websocket_handshake_may_use_the_query_key(make_key: Any) -> None:
     key = make_key("acme", "scaiecho:transcribe")
     result = load_handler("authorizer")(load_event("authorizer", "websocket_query_key", API_KEY=key), None)

@@ -6,16 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from scaiecho.domain.auth import Principal, Scope, parse_scopes
+from scaiecho.domain.auth import Principal, Scope, key_from_headers, parse_scopes
 from scaiecho.services.keys import authenticate, require_scopes
 
 
 def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return None
+    return key_from_headers(request.headers)  # Starlette's headers look up case-insensitively
 
 
 def _from_authorizer(request: Request) -> Principal | None:

@@ -6,6 +6,8 @@ of entropy, so a fast hash is safe and the lookup stays one GetItem by ``key_id`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import hashlib
 import hmac
 import secrets
@@ -94,3 +96,17 @@ def split_key(plaintext: str) -> tuple[str, str] | None:
 
 def secret_matches(secret: str, stored_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def key_from_headers(headers: Mapping[str, str]) -> str | None:
+    """The API key a request presents: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``.
+
+    ``headers`` must have lower-case names. Both forms are accepted everywhere (REST, the
+    WebSocket handshake, the AWS authorizer): clients of the transcription-job API send
+    ``X-API-Key``. Never a REST query string (it would end up in access logs).
+    """
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    api_key = (headers.get("x-api-key") or "").strip()
+    return api_key or None

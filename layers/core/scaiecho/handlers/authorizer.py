@@ -1,6 +1,6 @@
 """API Gateway Lambda authorizer (REQUEST type) for the REST and WebSocket APIs.
 
-The key comes from ``Authorization: Bearer`` or, for browsers on the WebSocket handshake, the
+The key comes from ``Authorization: Bearer``, ``X-API-Key`` or, for browsers on the WebSocket handshake, the
 ``api_key`` query parameter. Neither is ever logged. The principal rides to the API functions in
 the authorizer context (strings only: API Gateway's rule).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scaiecho.domain.auth import key_from_headers
 from scaiecho.errors import Unauthenticated
 from scaiecho.observability import get_logger
 from scaiecho.services.keys import authenticate
@@ -16,9 +17,9 @@ from scaiecho.services.keys import authenticate
 
 def _key_from_event(event: dict[str, Any]) -> str | None:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    scheme, _, token = (headers.get("authorization") or "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
+    key = key_from_headers(headers)
+    if key:
+        return key
     query = event.get("queryStringParameters") or {}
     return query.get("api_key") or None
 

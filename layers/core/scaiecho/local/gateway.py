@@ -113,7 +113,7 @@ def build_router(replies: SocketReplies | None = None) -> APIRouter:
             })
         except Exception:  # API Gateway answers 401 for the authorizer's "Unauthorized"
             await _deny(socket, 401, "unauthenticated", "a valid API key is required "
-                        "(Authorization: Bearer <key> or ?api_key=<key>)")
+                        "(Authorization: Bearer <key>, X-API-Key: <key> or ?api_key=<key>)")
             return
         ctx = {**_context(connection_id, "$connect", "CONNECT", host), "authorizer": auth["context"]}
         response = await run_in_threadpool(handle_connect, {"headers": headers, "requestContext": ctx})
