@@ -133,7 +133,8 @@ def window_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
     """A, B and C have distinct voices in every window (by where their turn starts in it)."""
     def fake(model: Any, file: Any, regions: list[tuple[float, float]], **_: Any) -> Any:
         start = min(s for s, _ in regions) % 4.0
-        vec = {0.5: [1.0, 0.0, 0.0, 0.0], 1.8: [0.0, 1.0, 0.0, 0.0]}.get(round(start, 1), [0.6, 0.0, 0.8, 0.0])
+        voices = {0.5: [1.0, 0.0, 0.0, 0.0], 1.8: [0.0, 1.0, 0.0, 0.0]}
+        vec = voices.get(round(start, 1), [0.6, 0.0, 0.8, 0.0])
         return np.array(vec), sum(e - s for s, e in regions)
 
     monkeypatch.setattr(engine_mod, "embed_regions", fake)

@@ -42,7 +42,7 @@ def islands() -> bytes:
     for k, ms in enumerate(range(50, 301, 50)):
         start = SR * (2 + k)
         parts += [np.zeros(SR, np.float32), src[start : start + SR * ms // 1000]]
-    return encode(np.concatenate(parts + [np.zeros(SR, np.float32)]))
+    return encode(np.concatenate([*parts, np.zeros(SR, np.float32)]))
 
 
 def clicks() -> bytes:

@@ -6,11 +6,10 @@ of entropy, so a fast hash is safe and the lookup stays one GetItem by ``key_id`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 

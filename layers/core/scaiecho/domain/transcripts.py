@@ -198,20 +198,20 @@ def _diarized_pieces(asr_segments: list[dict[str, Any]], turns: list[Turn],
         for i in range(len(speakers) - 2, -1, -1):
             speakers[i] = speakers[i] or speakers[i + 1]
         for word, speaker in zip(words, speakers, strict=True):
-            turn = _best_turn(word, by_speaker.get(speaker, []), float("inf")) if speaker else None
-            if turn is None:
+            home = _best_turn(word, by_speaker.get(speaker, []), float("inf")) if speaker else None
+            if home is None:
                 orphans.append((n, word))
             else:
-                placed[id(turn)].append((n, word))
+                placed[id(home)].append((n, word))
     pieces: list[_Piece] = []
     for turn in turns:
-        words = placed[id(turn)]
-        if not words:
+        held = placed[id(turn)]
+        if not held:
             pieces.append(_Piece(turn.start, turn.end, "", turn.speaker))
             continue
         # split where the ASR started a new segment: cut at that segment's first word
-        runs: list[list[tuple[int, Word]]] = [[words[0]]]
-        for item in words[1:]:
+        runs: list[list[tuple[int, Word]]] = [[held[0]]]
+        for item in held[1:]:
             if item[0] != runs[-1][-1][0]:
                 runs.append([])
             runs[-1].append(item)

@@ -62,7 +62,9 @@ def authenticate(plaintext: str | None, *, store: ApiKeyStore | None = None) -> 
     """Resolve a bearer key to its principal; every failure is the same 401 (no oracle)."""
     parts = split_key(plaintext) if plaintext else None
     if parts is None:
-        raise Unauthenticated("a valid API key is required (Authorization: Bearer <key>, or X-API-Key: <key>)")
+        raise Unauthenticated(
+            "a valid API key is required (Authorization: Bearer <key>, or X-API-Key: <key>)"
+        )
     key_id, secret = parts
     stored = (store or ApiKeyStore()).get(key_id)
     if stored is None or not stored.active or not secret_matches(secret, stored.secret_hash):
