@@ -8,6 +8,24 @@ PYTHON=${PYTHON:-python3}
 STAMP="$VENV/.scaiecho-setup"
 INPUTS=$(cat pyproject.toml .ci/constraints.txt .ci/setup.sh | sha256sum | cut -d' ' -f1)
 
+# The web console's browser tests drive Debian's Chromium (tests/e2e/test_console_e2e.py; they
+# skip without it). Installed only when missing; nothing is downloaded at test time.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=$(command -v sudo || true)
+    if [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; then
+      echo "[setup] installing chromium + chromium-driver (browser tests)"
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+      echo "[setup] no root: chromium not installed, the browser tests will be skipped"
+    fi
+  else
+    echo "[setup] no apt-get: install chromium yourself to run the browser tests"
+  fi
+fi
+
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$INPUTS" ] && [ -x "$VENV/bin/python" ]; then
   exit 0
 fi
