@@ -145,7 +145,7 @@ export async function startPcmCapture(onFrame, onLevel = () => {}) {
     const frame = e.data;
     let sum = 0;
     for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
-    onLevel(Math.min(1, Math.sqrt(sum / frame.length) * 4));
+    if (frame.length) onLevel(Math.min(1, Math.sqrt(sum / frame.length) * 4));
     onFrame(toPcm16(frame));
   };
   source.connect(node);

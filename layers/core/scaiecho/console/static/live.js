@@ -49,30 +49,38 @@ export function initLive() {
     startBtn.disabled = true;
     stopBtn.disabled = false;
     clear();
+    // The microphone starts within the click (browsers start audio only on a user gesture);
+    // what is said before the server is ready is queued (up to 5 s), not lost.
+    let ready = false;
+    const queued = [];
+    const send = (pcm) => {
+      if (base64) ws.send(JSON.stringify({ type: "audio", data: b64(pcm) }));
+      else ws.send(pcm.buffer);
+    };
+    say("Starting the microphone…");
+    try {
+      capture = await startPcmCapture((pcm) => {
+        if (ready && ws.readyState === WebSocket.OPEN) send(pcm);
+        else if (!ready && queued.length < 50) queued.push(pcm);
+      }, (rms) => { level.value = rms; });
+    } catch (exc) {
+      await finish(`The microphone is not available (${exc.name || exc.message}).`);
+      return;
+    }
     say("Connecting…");
     ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
-    let ready = false;
     ws.onopen = () => {
-      ws.send(JSON.stringify({ type: "open", media_type: "audio/pcm", sample_rate: 16000,
+      ws.send(JSON.stringify({ type: "open", media_type: "audio/pcm", sample_rate: capture.sampleRate,
         diarize: document.getElementById("live-diarize").checked,
         language_hint: document.getElementById("live-language").value.trim() || null }));
     };
-    ws.onmessage = async (event) => {
+    ws.onmessage = (event) => {
       const frame = JSON.parse(event.data);
       if (frame.type === "ready") {
         ready = true;
+        queued.splice(0).forEach(send);
         say(`Connected (backend ${frame.backend_used}). Speak: each utterance appears after a short pause.`);
-        try {
-          capture = await startPcmCapture((pcm) => {
-            if (!ws || ws.readyState !== WebSocket.OPEN) return;
-            if (base64) ws.send(JSON.stringify({ type: "audio", data: b64(pcm) }));
-            else ws.send(pcm.buffer);
-          }, (rms) => { level.value = rms; });
-        } catch (exc) {
-          say(`The microphone is not available (${exc.name || exc.message}).`);
-          ws.close();
-        }
       } else if (frame.type === "delta") {
         addDelta(frame);
       } else if (frame.type === "error") {
@@ -83,7 +91,11 @@ export function initLive() {
       }
     };
     ws.onerror = () => say("The stream connection failed (is the URL right, and the key allowed to stream?).");
-    ws.onclose = (event) => finish(ready ? "Disconnected." : `The server refused the stream (code ${event.code}).`);
+    ws.onclose = (event) => {
+      if (!/closed/.test(status.textContent)) {
+        finish(ready ? "Disconnected." : `The server refused the stream (code ${event.code}).`);
+      }
+    };
   });
 
   stopBtn.addEventListener("click", async () => {
@@ -104,7 +116,7 @@ export function initLive() {
     const who = d.speaker_name || label;
     list.append(h("li", { class: "delta", "data-speaker-label": label || "" },
       h("span", { class: "time" }, `${seconds(d.start)}–${seconds(d.end)}`),
-      who ? h("span", { class: "who", style: `border-color:${colourFor(label)}` , "data-testid": "delta-speaker" }, who) : null,
+      who ? h("span", { class: "who", style: { borderColor: colourFor(label) }, "data-testid": "delta-speaker" }, who) : null,
       h("span", { class: "text" }, d.text),
       d.match_score !== undefined ? h("small", { class: "score" }, ` match ${(d.match_score * 100).toFixed(0)}%`) : null));
     list.lastElementChild.scrollIntoView({ block: "nearest" });

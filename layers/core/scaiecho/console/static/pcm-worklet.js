@@ -3,7 +3,8 @@
 class PcmCapture extends AudioWorkletProcessor {
   constructor() {
     super();
-    this.frame = new Float32Array(Math.round(sampleRate / 10));
+    this.size = Math.round(sampleRate / 10);
+    this.frame = new Float32Array(this.size);
     this.filled = 0;
   }
 
@@ -12,13 +13,14 @@ class PcmCapture extends AudioWorkletProcessor {
     if (!channel) return true;  // no input yet (device starting): keep the node alive
     let i = 0;
     while (i < channel.length) {
-      const n = Math.min(channel.length - i, this.frame.length - this.filled);
+      const n = Math.min(channel.length - i, this.size - this.filled);
       this.frame.set(channel.subarray(i, i + n), this.filled);
       this.filled += n;
       i += n;
-      if (this.filled === this.frame.length) {
-        this.port.postMessage(this.frame, [this.frame.buffer]);  // transfer, then start a new one
-        this.frame = new Float32Array(this.frame.length);
+      if (this.filled === this.size) {
+        // transferred, so the buffer is detached here (length 0): a new one takes its place
+        this.port.postMessage(this.frame, [this.frame.buffer]);
+        this.frame = new Float32Array(this.size);
         this.filled = 0;
       }
     }

@@ -147,7 +147,9 @@ export function initSpeakers() {
       const { data: report } = await api("DELETE", `/speakers/${encodeURIComponent(s.speaker_id)}`);
       let audit = null;
       try { audit = (await api("GET", `/erasures/${encodeURIComponent(report.audit_id)}`)).data; } catch { /* the report is enough */ }
-      clear(box, auditView(report, audit));
+      // The profile is gone: the panel keeps only what the erasure did.
+      clear(detail, h("h3", {}, `${s.display_name || s.speaker_id}: erased`), auditView(report, audit));
+      detail.focus();
       load(cursor);
     } catch (exc) {
       clear(box, errorBox(describeError(exc)));
@@ -170,7 +172,7 @@ function auditView(report, audit) {
       h("dt", {}, "Audio deleted"), h("dd", {}, `${report.blob_versions_deleted} object version(s), ${report.blob_bytes_deleted} bytes`),
       h("dt", {}, "Nodes"), h("dd", {}, report.nodes.map((n) => `${n.node_id}: ${n.status}${n.error ? " (" + n.error + ")" : ""}`).join(", ") || "none"),
       report.error_summary?.length ? [h("dt", {}, "Problems"), h("dd", {}, report.error_summary.join("; "))] : null),
-    events.length ? h("details", {}, h("summary", {}, `Audit trail (${events.length} events)`),
+    events.length ? h("details", { open: true }, h("summary", {}, `Audit trail (${events.length} events)`),
       h("ol", { class: "events" }, events.map((e) => h("li", {},
         `${new Date(e.at).toLocaleTimeString()} ${e.kind}`
         + (e.node_id ? ` ${e.node_id}` : "") + (e.status ? ` ${e.status}` : "")

@@ -133,22 +133,24 @@ function renderTimeline(box, job) {
     return;
   }
   const ticks = [];
-  const step = duration > 600 ? 60 : duration > 120 ? 15 : duration > 30 ? 5 : 1;
+  // about ten ticks, on round numbers of seconds
+  const step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800].find((s) => duration / s <= 10) || 3600;
   for (let t = 0; t <= duration; t += step) ticks.push(t);
   clear(box,
     h("div", { class: "axis", "aria-hidden": "true" }, ticks.map((t) =>
-      h("span", { style: `left:${(100 * t / duration).toFixed(3)}%` }, seconds(t).replace(/\.0$/, "")))),
+      h("span", { style: { left: `${(100 * t / duration).toFixed(3)}%` } }, seconds(t).replace(/\.\d$/, "")))),
     labels.map((label) => {
       const mine = turns.filter((t) => t.speaker === label);
       const name = names.get(label);
       const talk = mine.reduce((a, t) => a + (t.end - t.start), 0);
       return h("div", { class: "lane", role: "group", "aria-label": `${name || label}: ${mine.length} turns, ${talk.toFixed(1)} s`,
                          "data-speaker": label },
-        h("div", { class: "lane-name" }, h("span", { class: "swatch", style: `background:${colourFor(label)}` }),
+        h("div", { class: "lane-name" }, h("span", { class: "swatch", style: { background: colourFor(label) } }),
           h("span", { class: "lane-title", "data-testid": "lane-name" }, name || label),
-          name ? h("small", {}, ` ${label}`) : null),
+          name ? h("small", {}, label) : null),
         h("div", { class: "lane-track" }, mine.map((t) => h("span", {
-          class: "turn", style: `left:${(100 * t.start / duration).toFixed(3)}%;width:${Math.max(0.2, 100 * (t.end - t.start) / duration).toFixed(3)}%;background:${colourFor(label)}`,
+          class: "turn", style: { left: `${(100 * t.start / duration).toFixed(3)}%`,
+            width: `${Math.max(0.2, 100 * (t.end - t.start) / duration).toFixed(3)}%`, background: colourFor(label) },
           title: `${name || label}: ${seconds(t.start)}–${seconds(t.end)}` }))));
     }),
     h("p", { class: "hint" }, `${labels.length} speaker(s) over ${seconds(duration)}.`));
@@ -160,7 +162,7 @@ function renderTranscript(list, job) {
     const who = s.speaker_name || s.speaker;
     return h("li", { "data-speaker": s.speaker || "" },
       h("span", { class: "time" }, `${seconds(s.start_time)}–${seconds(s.end_time)}`),
-      who ? h("span", { class: "who", style: `border-color:${colourFor(s.speaker)}` }, who) : null,
+      who ? h("span", { class: "who", style: { borderColor: colourFor(s.speaker) } }, who) : null,
       h("span", { class: "text" }, s.text));
   }) : h("li", {}, "No speech was transcribed."));
 }
