@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from scaiecho.local.stack import LocalStack
+from scaiecho.local.stack import ALL_SCOPES, LocalStack
+from scaiecho.services.keys import create_key
 from tests.e2e.speech import FIXTURES, RATE, read
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +32,9 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (extra [dev]) is not installed")
 
 SHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "console"
+# A tenant of its own: other e2e tests enroll the same readers for the demo tenant, and
+# identification picks among the tenant's speakers.
+TENANT = "e2e-console"
 NAME = "Reader 103"
 # Chromium's flags for a machine with no display, GPU or network; the fake devices answer
 # getUserMedia with the WAV file (looped) and grant the permission without a prompt.
@@ -63,9 +67,9 @@ def browser(mic_wav: Path) -> Iterator[Any]:
 
 
 class Console:
-    """One console tab, connected to the stack with the demo key; records page errors."""
+    """One console tab, connected with the test tenant's key; records page errors and failed requests."""
 
-    def __init__(self, page: Any, stack: LocalStack) -> None:
+    def __init__(self, page: Any, stack: LocalStack, api_key: str) -> None:
         self.page = page
         self.errors: list[str] = []
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
@@ -80,9 +84,9 @@ class Console:
         page.on("websocket", lambda ws: ws.on(
             "framereceived", lambda f: self.frames.append(f if isinstance(f, str) else "<binary>")))
         page.goto(stack.api_url + "/console")  # redirected to …/console/
-        page.get_by_label("API key").fill(stack.demo_api_key)
+        page.get_by_label("API key").fill(api_key)
         page.get_by_role("button", name="Connect").click()
-        sync_api.expect(page.locator("#whoami")).to_contain_text("tenant demo")
+        sync_api.expect(page.locator("#whoami")).to_contain_text(f"tenant {TENANT}")
 
     def check(self) -> None:
         """No script error, and no failed request but the consent evidence (an optional route)."""
@@ -100,10 +104,22 @@ class Console:
 
 
 @pytest.fixture(scope="module")
-def console(browser: Any, stack: LocalStack) -> Iterator[Console]:
+def api_key(stack: LocalStack) -> str:
+    return create_key(TENANT, ALL_SCOPES).api_key
+
+
+@pytest.fixture(scope="module")
+def http_tenant(stack: LocalStack, api_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.api_url, timeout=60,
+                      headers={"Authorization": f"Bearer {api_key}"}) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def console(browser: Any, stack: LocalStack, api_key: str) -> Iterator[Console]:
     context = browser.new_context(viewport={"width": 1366, "height": 860}, accept_downloads=True)
     try:
-        yield Console(context.new_page(), stack)
+        yield Console(context.new_page(), stack, api_key)
     finally:
         context.close()
 
@@ -128,6 +144,26 @@ def test_console_is_served_with_the_api(stack: LocalStack) -> None:
     assert httpx.get(stack.api_url + "/console/app.js", timeout=10).status_code == 200
     # only the static folder is served, never the package's Python files
     assert httpx.get(stack.api_url + "/console/__init__.py", timeout=10).status_code == 404
+
+
+def test_screens_are_reachable_by_keyboard_with_visible_focus(console: Console) -> None:
+    page = console.page
+    page.get_by_role("button", name="Connect").focus()
+    page.keyboard.press("Tab")  # the next stop is the first screen link
+    focused = page.evaluate("() => [document.activeElement.textContent, "
+                            "getComputedStyle(document.activeElement).outlineStyle]")
+    assert focused == ["Enroll", "solid"], focused
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # "Transcribe"
+    sync_api.expect(page.locator("#screen-transcribe")).to_be_visible()
+    sync_api.expect(page.locator("#screen-enroll")).to_be_hidden()
+    # every form control has a label a screen reader can announce
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(e => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+        .map(e => e.outerHTML)""")
+    assert not unlabelled, unlabelled
+    console.check()
 
 
 def test_enroll_from_the_microphone(console: Console, state: dict[str, str]) -> None:
@@ -209,7 +245,7 @@ def test_live_stream_shows_a_labelled_delta(console: Console, state: dict[str, s
 
 
 def test_speakers_list_and_erasure_with_its_audit(
-    console: Console, state: dict[str, str], stack: LocalStack, http: httpx.Client
+    console: Console, state: dict[str, str], http_tenant: httpx.Client
 ) -> None:
     if "speaker_id" not in state:
         pytest.skip("enrollment failed")
@@ -235,6 +271,6 @@ def test_speakers_list_and_erasure_with_its_audit(
     sync_api.expect(row).to_have_count(0)  # the list reloaded without the erased speaker
     console.shot("speakers-erased")
     # the erasure is real: the API no longer has the speaker, and the audit is the one shown
-    assert http.get(f"/speakers/{speaker_id}").status_code == 404
-    assert http.get(f"/erasures/{audit_id}").json()["data"]["speaker_id"] == speaker_id
+    assert http_tenant.get(f"/speakers/{speaker_id}").status_code == 404
+    assert http_tenant.get(f"/erasures/{audit_id}").json()["data"]["speaker_id"] == speaker_id
     console.check()
