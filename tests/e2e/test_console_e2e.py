@@ -188,6 +188,33 @@ def test_enroll_from_the_microphone(console: Console, state: dict[str, str]) -> 
     console.check()
 
 
+def test_enroll_explains_bad_recordings_in_words(console: Console, tmp_path: Path) -> None:
+    page = console.page
+    console.screen("Enroll")
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("these are meeting notes, not audio")
+    silence = tmp_path / "silence.wav"
+    sf.write(silence, np.zeros(RATE // 2, dtype=np.float32), RATE, subtype="PCM_16")
+    reference = page.locator("#reference-audio")
+    try:
+        reference.get_by_label("or choose a file").set_input_files(str(not_audio))
+        sync_api.expect(page.locator("#preflight [role=alert]")).to_contain_text(re.compile(
+            r"(not accepted|could not be read as audio).*"
+            r"\((unsupported_media_type|audio_undecodable), HTTP 4\d\d"))
+        reference.get_by_label("or choose a file").set_input_files(str(silence))
+        sync_api.expect(page.locator("#preflight")).to_contain_text("Quality check failed")
+        sync_api.expect(page.locator("#preflight")).to_contain_text("too short (too_short)")
+        sync_api.expect(page.get_by_role("button", name="Enroll speaker")).to_be_disabled()
+        sync_api.expect(page.locator("#enroll-ready")).to_contain_text("passes the quality check")
+        console.shot("enroll-errors")
+    finally:
+        # the refused file's request was the point of this test, not a fault for the next ones
+        refused = [f for f in console.failed if f.endswith("/preflight")]
+        console.failed = [f for f in console.failed if f not in refused]
+    assert refused and all(re.match(r"4\d\d ", f) for f in refused), refused
+    console.check()
+
+
 def test_transcribe_names_the_enrolled_speaker_on_the_timeline(
     console: Console, state: dict[str, str], tmp_path: Path
 ) -> None:
