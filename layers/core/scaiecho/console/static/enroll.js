@@ -17,9 +17,11 @@ function preflightView(report) {
       ` — grade: `, h("span", { class: `grade grade-${report.grade}`, "data-testid": "preflight-grade" }, report.grade)),
     report.reasons.length ? h("p", {}, "Problems: ", report.reasons.map(reasonWords).join("; ")) : null,
     report.warnings.length ? h("p", {}, "Warnings: ", report.warnings.map(reasonWords).join("; ")) : null,
-    h("p", { class: "metrics" },
-      `${m.duration_s ?? "?"} s long, ${m.speech_s ?? "?"} s of speech, SNR ${m.snr_db ?? "?"} dB, ` +
-      `loudness ${m.loudness_dbfs ?? "?"} dBFS`));
+    h("p", { class: "metrics" }, [
+      // a measure the server could not take (e.g. SNR without speech) comes back as null: leave it out
+      m.duration_s != null && `${m.duration_s} s long`, m.speech_s != null && `${m.speech_s} s of speech`,
+      m.snr_db != null && `SNR ${m.snr_db} dB`, m.loudness_dbfs != null && `loudness ${m.loudness_dbfs} dBFS`,
+    ].filter(Boolean).join(", ")));
 }
 
 export function resultView(data) {
