@@ -8,6 +8,27 @@ PYTHON=${PYTHON:-python3}
 STAMP="$VENV/.scaiecho-setup"
 INPUTS=$(cat pyproject.toml .ci/constraints.txt .ci/setup.sh | sha256sum | cut -d' ' -f1)
 
+# The web console's browser tests drive Debian's Chromium (tests/e2e/test_console_e2e.py; they
+# skip without it). Installed only when missing; nothing is downloaded at test time.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    # sudo -n: never wait for a password in CI
+    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+    if [ "$(id -u)" = 0 ] || [ -n "$SUDO" ]; then
+      echo "[setup] installing chromium + chromium-driver (browser tests)"
+      # not fatal: without a browser only the browser tests skip
+      { $SUDO apt-get update -qq &&
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } ||
+        echo "[setup] could not install chromium: the browser tests will be skipped"
+    else
+      echo "[setup] no root: chromium not installed, the browser tests will be skipped"
+    fi
+  else
+    echo "[setup] no apt-get: install chromium yourself to run the browser tests"
+  fi
+fi
+
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$INPUTS" ] && [ -x "$VENV/bin/python" ]; then
   exit 0
 fi

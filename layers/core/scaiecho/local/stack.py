@@ -188,10 +188,12 @@ class LocalStack:
         import uvicorn
 
         from scaiecho.api.app import API_PREFIX, create_app
+        from scaiecho.local.console import mount_console
         from scaiecho.local.gateway import mount
 
         app = create_app()
         self.stream_replies = mount(app, API_PREFIX)  # the WebSocket API's stand-in
+        mount_console(app, API_PREFIX)
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.config.port, log_level="warning", access_log=False,
         )
@@ -266,6 +268,7 @@ def serve(config: StackConfig) -> int:
             + "\n  WebSocket  " + stack.stream_url
             + "\n  health     " + stack.api_url + "/health"
             + "\n  API docs   " + stack.api_url + "/docs"
+            + "\n  console    " + stack.api_url + "/console/"
             + f"\n  demo key   {stack.demo_api_key}   (tenant '{DEMO_TENANT}', all scopes)"
             + f"\n\n  try: curl -s -H 'Authorization: Bearer {stack.demo_api_key}' {stack.api_url}/keys/me"
             + "\n  Ctrl-C stops the stack (state is in memory and is discarded).\n",
