@@ -116,15 +116,7 @@ def decode_audio(
     accept, AudioHeaderInvalid / AudioSampleRateUnsupported / AudioTooLong / AudioEmpty /
     AudioUndecodable (422) for everything else that is wrong with the bytes.
     """
-    check_media_type(media_type)
-    if not data:
-        raise AudioEmpty("the audio upload is empty")
-    fmt = detect_format(data)
-    if fmt is None:
-        raise UnsupportedMediaType(
-            f"the upload is not a recognised audio file; send one of: {', '.join(SUPPORTED_FORMATS)}",
-            details={"accepted": list(SUPPORTED_FORMATS)},
-        )
+    fmt = _sniff(data, media_type)
     _check_declared(check_header(data, fmt), max_duration_s)
     try:
         return _decode_with_av(data, fmt, max_duration_s)
@@ -135,9 +127,8 @@ def decode_audio(
         raise AudioUndecodable(f"the {fmt} audio could not be decoded ({type(exc).__name__})") from exc
 
 
-def check_decodable(data: bytes, *, media_type: str | None = None, seconds: float = 1.0) -> str:
-    """What decode_audio checks before decoding, plus the first ``seconds`` actually decoded: for
-    recordings too long to decode in an API request (jobs). Returns the sniffed format."""
+def _sniff(data: bytes, media_type: str | None) -> str:
+    """The container format of ``data``: refused here when empty or not audio we accept."""
     check_media_type(media_type)
     if not data:
         raise AudioEmpty("the audio upload is empty")
@@ -147,6 +138,13 @@ def check_decodable(data: bytes, *, media_type: str | None = None, seconds: floa
             f"the upload is not a recognised audio file; send one of: {', '.join(SUPPORTED_FORMATS)}",
             details={"accepted": list(SUPPORTED_FORMATS)},
         )
+    return fmt
+
+
+def check_decodable(data: bytes, *, media_type: str | None = None, seconds: float = 1.0) -> str:
+    """What decode_audio checks before decoding, plus the first ``seconds`` actually decoded: for
+    recordings too long to decode in an API request (jobs). Returns the sniffed format."""
+    fmt = _sniff(data, media_type)
     check_header(data, fmt)
     try:
         _decode_with_av(data, fmt, None, stop_after_s=seconds)
