@@ -141,7 +141,8 @@ def test_transcription_tasks(aws: Any) -> None:
     assert merged["status"] == "COMPLETED"
     done = JobStore().get("acme", diar_job)
     assert done is not None and done.status.value == "COMPLETED"
-    assert done.warnings == ["speaker diarization did not finish in time; the transcript has no speakers"]
+    assert done.warnings == [
+        "Diarization failed: it did not finish in time. Transcript returned without speaker labels."]
 
     timed_out = _queued_job(aws)
     assert invoke("job_fail", "asr_timed_out", JOB_ID=timed_out) == {"status": "FAILED"}

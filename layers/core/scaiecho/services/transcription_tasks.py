@@ -255,10 +255,12 @@ def _degradation_warning(diarization: dict[str, Any]) -> str:
         message = str(json.loads(cause).get("errorMessage", "")) if cause else ""
     except (ValueError, AttributeError):
         message = str(cause or "")
+    # Worded as the transcription-job API's clients look for it (seeds): "Diarization failed:".
     if error == "States.Timeout":
-        return "speaker diarization did not finish in time; the transcript has no speakers"
-    reason = message or error or "unknown error"
-    return f"speaker diarization failed ({reason}); the transcript has no speakers"
+        reason = "it did not finish in time"
+    else:
+        reason = (message or error or "unknown error").rstrip(".")
+    return f"Diarization failed: {reason}. Transcript returned without speaker labels."
 
 
 def merge(*, tenant_id: str, job_id: str, bucket: str, options: dict[str, Any],
