@@ -45,7 +45,7 @@ def files(reference: bytes | None = None, consent: bytes | None = None,
     out["reference"] = ("reference.flac", reference if reference is not None
                         else (SPEECH / "speaker_f_103.flac").read_bytes(), ref_type)
     out["consent"] = ("consent.flac", consent if consent is not None
-                      else (SPEECH / "consent_200.flac").read_bytes(), "audio/flac")
+                      else (SPEECH / "consent_103.flac").read_bytes(), "audio/flac")
     return out
 
 
