@@ -67,7 +67,7 @@ def test_genuine_consent_is_accepted_and_its_scores_stored(
 def test_consent_in_another_voice_is_refused_and_nothing_stored(
         api: Any, aws: Any, enroll_key: str, speech_node: SpeechScript) -> None:
     other = (SPEECH / "consent_200.flac").read_bytes()
-    speech_node.said[__import__("hashlib").sha256(other).hexdigest()] = CONSENT_TEXT
+    speech_node.says(other, CONSENT_TEXT)  # the right words, in another reader's voice
     resp = enroll(api, enroll_key, files=files(consent=other))
     assert resp.status_code == 422, resp.text
     err = resp.json()["error"]
@@ -91,8 +91,8 @@ def test_consent_saying_something_else_is_refused_with_what_was_heard(
 def test_text_check_tolerates_case_punctuation_numbers_and_the_name(
         api: Any, aws: Any, enroll_key: str, speech_node: SpeechScript) -> None:
     consent = (SPEECH / "consent_103.flac").read_bytes()
-    speech_node.said[__import__("hashlib").sha256(consent).hexdigest()] = (
-        "i karen savitch agree on may third twenty twenty six that scaiecho may store my voice")
+    speech_node.says(consent, "i karen savitch agree on may third twenty twenty six that scaiecho "
+                              "may store my voice")
     resp = enroll(api, enroll_key,
                   consent_text="I, Karen Savage, agree on May 3rd 2026 that ScaiEcho may store my voice.")
     assert resp.status_code == 201, resp.text
@@ -148,7 +148,8 @@ def test_a_sample_in_another_voice_is_refused(
         api: Any, aws: Any, enroll_key: str, speech_node: SpeechScript) -> None:
     sid = enroll(api, enroll_key).json()["data"]["speaker_id"]
     own = api.post(f"{SPEAKERS}/{sid}/samples", headers=auth(enroll_key),
-                   files={"reference": ("r.flac", (SPEECH / "speaker_f_103.flac").read_bytes(), "audio/flac")})
+                   files={"reference": ("r.flac", (SPEECH / "speaker_f_103.flac").read_bytes(),
+                                        "audio/flac")})
     assert own.status_code == 201, own.text
     assert own.json()["data"]["voice_check"]["status"] == "passed"
     before = stored_objects(aws)
@@ -165,7 +166,8 @@ def test_per_tenant_thresholds_override_the_defaults(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.conftest import _reset_settings
 
-    monkeypatch.setenv("SCAIECHO_CONSENT_POLICY_BY_TENANT", json.dumps({"acme": {"text_min_coverage": 1.01}}))
+    monkeypatch.setenv("SCAIECHO_CONSENT_POLICY_BY_TENANT",
+                       json.dumps({"acme": {"text_min_coverage": 1.01}}))
     _reset_settings()
     resp = enroll(api, enroll_key)
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "consent_text_mismatch"

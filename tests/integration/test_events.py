@@ -11,6 +11,9 @@ from scaiecho.adapters.nodes import NodeStore
 from tests.events import EVENTS, load_event, load_handler
 from tests.integration.test_enrollment import create
 
+# Enrollment checks the consent on a node: the scripted one (reader 103, the fixtures).
+pytestmark = pytest.mark.usefixtures("speech_node")
+
 FUNCTIONS_WITH_EVENTS = sorted(p.name for p in EVENTS.iterdir() if p.is_dir())
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import FIXTURES, _reset_settings, auth
-from tests.contract_node import ContractNode, registered
+from tests.contract_node import ContractNode, SpeechScript, registered
 from tests.integration.test_enrollment import create
 
 JOBS = "/v1/modules/scaiecho/transcribe"
@@ -48,7 +48,8 @@ def diarization(identified: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def node(aws: Any) -> Iterator[ContractNode]:
-    with registered({"transcribe": (200, ASR), "diarize": (200, diarization({}))}) as contract:
+    with registered(SpeechScript().wrap({"transcribe": (200, ASR),
+                                         "diarize": (200, diarization({}))})) as contract:
         yield contract
 
 

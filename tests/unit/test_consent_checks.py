@@ -29,7 +29,8 @@ def test_words_normalise_case_punctuation_and_numbers() -> None:
 
 
 def test_what_the_asr_writes_differently_still_covers_the_text() -> None:
-    heard = "i karen savich agree that scai echo may store a voice print of my voice until twenty twenty seven"
+    heard = ("i karen savich agree that scai echo may store a voice print of my voice until "
+             "twenty twenty seven")
     assert coverage(TEXT, heard, full_name="Karen Savage") == 1.0
 
 
