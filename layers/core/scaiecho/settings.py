@@ -7,12 +7,13 @@ local stack sets the same variables for the resources it provisioned.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from scaiecho.domain.consent_checks import ConsentPolicy
+if TYPE_CHECKING:
+    from scaiecho.domain.consent_checks import ConsentPolicy
 
 
 class Settings(BaseSettings):
@@ -244,6 +245,8 @@ class Settings(BaseSettings):
         return value
 
     def consent_policy_for(self, tenant_id: str) -> ConsentPolicy:
+        # Imported here: settings is read by every function, most of which never score a voice.
+        from scaiecho.domain.consent_checks import ConsentPolicy
         from scaiecho.domain.identification import SCORE_SLOPE
 
         overrides = self.consent_policy_by_tenant.get(tenant_id, {})

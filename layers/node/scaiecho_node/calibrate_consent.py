@@ -88,7 +88,8 @@ def rates(readers: list[Reader], voice_threshold: float, text_threshold: float,
     other_text = text[off]
     best_other = np.where(off, cos, -np.inf).max(axis=1)  # best enrolled voice that is not theirs
     return {
-        "consent_readers": n,
+        "consent_readers": n,  # genuine trials per check; other-reader/other-text pairs: n(n-1)
+        "consent_other_pairs": n * (n - 1),
         "consent_voice_threshold": voice_threshold,
         "consent_voice_false_reject_rate": float(np.mean(genuine_voice < voice_threshold)),
         "consent_voice_false_accept_rate": float(np.mean(other_voice >= voice_threshold)),

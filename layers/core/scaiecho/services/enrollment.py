@@ -83,7 +83,7 @@ def enroll_speaker(
 
 # What the idempotency table keeps of an enrollment: ids and the outcome, nothing personal (names,
 # descriptions), so a replay is rebuilt from the live speaker and an erasure leaves no trace there.
-_REPLAYED = ("speaker_id", "enrollment_status", "enrolled_on", "note", "preflight")
+_REPLAYED = ("speaker_id", "enrollment_status", "enrolled_on", "note", "preflight", "consent_checks")
 
 
 def _replay_record(data: dict[str, Any]) -> dict[str, Any]:
@@ -98,7 +98,10 @@ def _replay(principal: Principal, record: dict[str, Any]) -> dict[str, Any]:
                        code="speaker_not_found")
     outcome = EnrollmentOutcome(EnrollmentStatus(record["enrollment_status"]),
                                 list(record.get("enrolled_on") or []), record.get("note"))
-    return _enrollment_response(speaker, outcome, preflight=record.get("preflight"))
+    data = _enrollment_response(speaker, outcome, preflight=record.get("preflight"))
+    if "consent_checks" in record:
+        data["consent_checks"] = record["consent_checks"]
+    return data
 
 
 def _enroll(
@@ -154,7 +157,11 @@ def _enroll(
     outcome = _run_enrollment(speaker, node_ids=None)
     stored = store.get(principal.tenant_id, speaker_id) or speaker
     data = _enrollment_response(stored, outcome, preflight=report.serialize())
-    data["consent_checks"] = {"voice": verdict.voice.serialize(), "text": verdict.text.serialize()}
+    # Scores only: what ASR heard stays in the consent record (GET /speakers/{id}/consent), so
+    # the idempotency table, which replays this answer, holds nothing the speaker said.
+    text = verdict.text.serialize()
+    text.pop("heard", None)
+    data["consent_checks"] = {"voice": verdict.voice.serialize(), "text": text}
     return data
 
 
