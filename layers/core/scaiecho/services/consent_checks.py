@@ -101,7 +101,10 @@ def verify_consent(
 def find_duplicate(tenant_id: str, verdict: ConsentVerdict, policy: ConsentPolicy) -> Match | None:
     """The tenant's ready speaker whose voiceprint (from the same node) matches the reference."""
     prints = TenantVoiceprints().on_node(tenant_id, verdict.node_id)
-    return best_match(verdict.reference, [Candidate(p.speaker_id, p.embedding) for p in prints],
+    # A voiceprint of another dimension comes from another model: not comparable, not a match.
+    comparable = [Candidate(p.speaker_id, p.embedding) for p in prints
+                  if p.embedding.shape == verdict.reference.shape]
+    return best_match(verdict.reference, comparable,
                       threshold=policy.duplicate_voice_threshold, slope=policy.voice_slope)
 
 
@@ -117,10 +120,10 @@ def check_sample_voice(speaker: Speaker, sample: CheckedAudio, policy: ConsentPo
         try:
             new, _ = _embed(node_client, node, sample)
             row = warm.get(node.node_id)
-            if row is not None:
+            if row is not None and int(row.dim) == new.shape[0]:
                 known = np.asarray(VoiceprintCipher().open(
                     row.sealed_embedding, tenant_id=speaker.tenant_id, subject_id=speaker.speaker_id))
-            else:
+            else:  # not enrolled there yet, or by another model
                 resp = node_client.invoke(node.endpoint_name, {
                     "action": "embed", "audio": {"s3": {"bucket": bucket, "key": speaker.samples[0].key}}})
                 known = _vector(resp, node)
