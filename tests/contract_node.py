@@ -142,16 +142,15 @@ class SpeechScript:
         out = dict(answers)
         for action, own in self.answers().items():
             theirs = answers.get(action)
-            if theirs is not None:
-                out[action] = self._known_first(own, theirs)
-            else:
-                out[action] = own
+            known = self.voices if action == "embed" else self.said
+            out[action] = own if theirs is None else self._known_first(own, theirs, known)
         return out
 
-    def _known_first(self, own: ActionHandler, theirs: Answer) -> ActionHandler:
+    @staticmethod
+    def _known_first(own: ActionHandler, theirs: Answer, known: dict[str, str]) -> ActionHandler:
         def answer(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
             inline = "b64" in body.get("audio", {})  # the intake's checks; S3 is the fan-out's
-            if inline and _sha(_audio(body)) in self.voices:
+            if inline and _sha(_audio(body)) in known:
                 return own(body)
             return theirs(body) if callable(theirs) else theirs
         return answer

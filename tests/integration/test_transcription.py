@@ -48,7 +48,10 @@ def diarization(identified: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def node(aws: Any) -> Iterator[ContractNode]:
-    with registered(SpeechScript().wrap({"transcribe": (200, ASR),
+    # Enrollment's consent checks hear the fixtures; its fan-out embedding is refused as before
+    # (tests make speakers ready by hand, with their own voiceprints: ``ready_speaker``).
+    no_embed = (400, {"error": {"code": "unknown_action", "message": "bad action"}})
+    with registered(SpeechScript().wrap({"transcribe": (200, ASR), "embed": no_embed,
                                          "diarize": (200, diarization({}))})) as contract:
         yield contract
 
