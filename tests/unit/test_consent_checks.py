@@ -63,3 +63,22 @@ def test_policy_per_tenant_overrides_and_rejects_unknown_keys() -> None:
     assert settings.consent_policy_for("globex").text_min_coverage == settings.consent_text_min_coverage
     with pytest.raises(ValueError, match="unknown consent setting"):
         Settings(consent_policy_by_tenant={"acme": {"text_threshold": 0.8}})
+
+
+def test_export_rows_cannot_run_as_spreadsheet_formulas_and_old_records_say_not_checked() -> None:
+    import csv
+    import io
+    import json
+    from datetime import UTC, datetime
+
+    from scaiecho.domain.speakers import Consent
+    from scaiecho.services.consents import as_csv, as_jsonl
+
+    old = Consent(tenant_id="acme", consent_id="cns_1", speaker_id="spk_1", full_name="=HYPERLINK(1)",
+                  stated_purpose="p", consent_text="t", consent_version="2026-01", audio_key="k",
+                  audio_sha256="0" * 64, captured_at=datetime(2026, 1, 1, tzinfo=UTC), actor="key_1")
+    (row,) = csv.DictReader(io.StringIO(as_csv([old])))
+    assert row["full_name"] == "'=HYPERLINK(1)" and row["voice_status"] == "not_checked"
+    record = json.loads(as_jsonl([old]))
+    assert record["voice_check"]["status"] == record["text_check"]["status"] == "not_checked"
+    assert "audio_key" not in record
