@@ -329,7 +329,10 @@ def test_enrollment_form_with_invalid_utf8_is_refused(deployment: Deployment) ->
     body += f"--{boundary}--\r\n".encode()
     headers = {**auth(dep.key), "Content-Type": f"multipart/form-data; boundary={boundary}"}
     before = dep.snapshot()
-    resp = dep.client.post(f"{API}/speakers", content=body, headers=headers)
+    failing = (500, {"error": {"code": "node_failure", "message": "down"}})
+    with registered(SpeechScript().wrap({"embed": failing}), online=True, node_id="node-check"):
+        resp = dep.client.post(f"{API}/speakers", content=body, headers=headers)
+    NodeStore().deregister("node-check")
     assert resp.status_code < 500, resp.text
     if resp.status_code == 201:  # undecodable bytes become U+FFFD: stored as text, never a crash
         return
