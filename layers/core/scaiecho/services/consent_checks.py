@@ -24,7 +24,6 @@ from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
 from scaiecho.adapters.speakers import WarmRegistry
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.domain.consent_checks import (
-    CheckStatus,
     ConsentPolicy,
     TextCheck,
     VoiceCheck,
@@ -192,7 +191,3 @@ def _asr_unsupported(language: str) -> str | None:
         return (f"asr_language_unsupported: the configured speech-to-text covers "
                 f"{', '.join(supported)}, not {language!r}")
     return None
-
-
-def passed(check: VoiceCheck | TextCheck) -> bool:
-    return check.status is not CheckStatus.FAILED
