@@ -16,7 +16,7 @@ from scaiecho.domain.consent_checks import (
 )
 from scaiecho.settings import Settings
 
-POLICY = ConsentPolicy(voice_threshold=0.54, voice_slope=40.0, text_min_coverage=0.55,
+POLICY = ConsentPolicy(voice_threshold=0.54, voice_slope=40.0, text_min_coverage=0.5,
                        duplicate_voice_threshold=0.54)
 TEXT = "I, Karen Savage, agree that ScaiEcho may store a voiceprint of my voice until 2027."
 
@@ -82,3 +82,7 @@ def test_export_rows_cannot_run_as_spreadsheet_formulas_and_old_records_say_not_
     record = json.loads(as_jsonl([old]))
     assert record["voice_check"]["status"] == record["text_check"]["status"] == "not_checked"
     assert "audio_key" not in record
+
+
+def test_a_consent_text_that_is_only_the_name_proves_nothing() -> None:
+    assert coverage("Karen Savage.", "karen savage", full_name="Karen Savage") == 0.0

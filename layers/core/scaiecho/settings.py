@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     # and an enrolled voiceprint of the tenant. Per-tenant overrides as a JSON object, e.g.
     # SCAIECHO_CONSENT_POLICY_BY_TENANT='{"acme": {"text_min_coverage": 0.5}}'.
     consent_voice_threshold: float = 0.54
-    consent_text_min_coverage: float = 0.55
+    consent_text_min_coverage: float = 0.5
     duplicate_voice_threshold: float = 0.54
     consent_policy_by_tenant: dict[str, dict[str, float]] = Field(default_factory=dict)
     # How long intake waits for the node calls the checks need (embed x2, transcribe).

@@ -38,6 +38,7 @@ import numpy as np
 
 DEFAULT_DATA = Path("/work/shared/data")
 LIBRISPEECH = "librispeech-train-clean-100"
+MIN_CLAIMED_WORDS = 5
 
 
 @dataclasses.dataclass
@@ -72,7 +73,7 @@ def measure(engine: Any, data: Path, readers: int) -> list[Reader]:
 
 def rates(readers: list[Reader], voice_threshold: float, text_threshold: float,
           duplicate_threshold: float) -> dict[str, Any]:
-    from scaiecho.domain.consent_checks import coverage
+    from scaiecho.domain.consent_checks import coverage, words
     from scaiecho.domain.identification import l2_normalise
 
     ref = l2_normalise(np.stack([r.reference for r in readers]))
@@ -82,14 +83,19 @@ def rates(readers: list[Reader], voice_threshold: float, text_threshold: float,
     off = ~np.eye(n, dtype=bool)
     genuine_voice = np.diag(cos)
     other_voice = cos[off]
-    text = np.array([[coverage(readers[j].claimed, readers[i].heard) for j in range(n)]
-                     for i in range(n)])  # (recording i, claimed text of reader j)
+    # A consent text is a sentence: a "claimed text" of a few words is an artefact of cutting
+    # (the whole-utterance ASR timed only a word or two after the middle), not a text trial.
+    texted = [r for r in readers if len(words(r.claimed)) >= MIN_CLAIMED_WORDS]
+    m = len(texted)
+    text = np.array([[coverage(texted[j].claimed, texted[i].heard) for j in range(m)]
+                     for i in range(m)])  # (recording i, claimed text of reader j)
     genuine_text = np.diag(text)
-    other_text = text[off]
+    other_text = text[~np.eye(m, dtype=bool)]
     best_other = np.where(off, cos, -np.inf).max(axis=1)  # best enrolled voice that is not theirs
     return {
-        "consent_readers": n,  # genuine trials per check; other-reader/other-text pairs: n(n-1)
+        "consent_readers": n,  # genuine voice trials; other-reader pairs: n(n-1)
         "consent_other_pairs": n * (n - 1),
+        "consent_text_readers": m,  # readers with a claimed text of 5+ words; other texts: m(m-1)
         "consent_voice_threshold": voice_threshold,
         "consent_voice_false_reject_rate": float(np.mean(genuine_voice < voice_threshold)),
         "consent_voice_false_accept_rate": float(np.mean(other_voice >= voice_threshold)),

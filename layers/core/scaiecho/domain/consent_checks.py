@@ -148,13 +148,13 @@ def words(text: str) -> list[str]:
 
 def coverage(expected: str, heard: str, *, full_name: str = "") -> float:
     """Share of ``expected``'s words found in ``heard`` in the same order (longest common
-    subsequence of words), the speaker's name left out of both sides. 1.0 when nothing is left
-    to check (a consent text that is only the name)."""
+    subsequence of words), the speaker's name left out of both sides. 0.0 when nothing is left
+    to check (a consent text that is only the name proves nothing)."""
     name = set(words(full_name))
     want = [w for w in words(expected) if w not in name]
     got = [w for w in words(heard) if w not in name]
     if not want:
-        return 1.0
+        return 0.0
     # ASR and writer split compounds differently ("voice print" / "voiceprint", "scai echo"):
     # join an adjacent pair on either side when the joined word is what the other side has.
     got = _join_compounds(got, set(want))
