@@ -30,9 +30,10 @@ lint: setup
 validate: setup  ## offline validation of template.yaml and the ASL files
 	@bash .ci/validate.sh
 
-bench: model-dir  ## benchmarks: engine (DER, RTF, identification, RSS) + stack (enroll/erasure/stream delta latency); .bench/latest.json
+bench: model-dir  ## benchmarks: engine (DER of 3 paths, RTF, identification, RSS) + stack (enroll/erasure/stream delta latency, job DER) + consent checks (false reject/accept); .bench/latest.json
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho_node.bench --rss-60min --out .bench/latest.json
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho.local.bench --out .bench/latest.json
+	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho_node.calibrate_consent --readers 0 --out .bench/latest.json
 
 build: setup  ## sam build (in its own venv)
 	@bash .ci/validate.sh build

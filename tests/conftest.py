@@ -82,3 +82,15 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never reach AWS: no credentials from the developer's machine leak in."""
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+
+
+@pytest.fixture
+def speech_node(aws: Any) -> Iterator[Any]:
+    """A contract node (``node-1``, online) scripted with :class:`tests.contract_node.SpeechScript`:
+    enrollment's consent checks run for real on its answers. Yields the script."""
+    from tests.contract_node import SpeechScript, registered
+
+    script = SpeechScript()
+    with registered(script.answers(), online=True) as node:
+        script.node = node  # type: ignore[attr-defined]
+        yield script

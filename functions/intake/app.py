@@ -3,6 +3,6 @@
 from mangum import Mangum
 
 from scaiecho.api.app import create_app
-from scaiecho.api.routes import speakers
+from scaiecho.api.routes import consents, speakers
 
-lambda_handler = Mangum(create_app([speakers.router]), lifespan="off")
+lambda_handler = Mangum(create_app([speakers.router, consents.router]), lifespan="off")

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from scaiecho.local.stack import LocalStack, StackConfig, free_port
-from tests.contract_node import ContractNode, registered
+from tests.contract_node import ContractNode, SpeechScript, registered
 from tests.events import EVENTS
 from tests.integration.test_enrollment import fields, files
 from tests.integration.test_transcription import ASR, diarization
@@ -67,7 +67,8 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
         stack.start_aws()
         stack.start_api(in_thread=True)
         stack.write_state()
-        with registered({"embed": _embed, "transcribe": (200, ASR), "diarize": (200, diarization({}))},
+        with registered(SpeechScript().wrap({"embed": _embed, "transcribe": (200, ASR),
+                                             "diarize": (200, diarization({}))}),
                         online=True) as node:
             yield _prepared(Replay(stack, home, node))
     finally:

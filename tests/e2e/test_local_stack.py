@@ -11,24 +11,33 @@ import pytest
 
 from scaiecho.local.stack import LocalStack
 from tests.e2e.conftest import restart_node
+from tests.e2e.speech import RATE, consent_form, read, wav
 
 pytestmark = pytest.mark.e2e
 SPEECH = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
 
 
-def enroll(http: httpx.Client, reference: str = "speaker_f_103.flac", **extra: str) -> httpx.Response:
+READERS = {"103": "speaker_f_103.flac", "1040": "speaker_m_1040.flac"}
+
+
+def enroll(http: httpx.Client, reader: str = "103", **extra: str) -> httpx.Response:
+    """Enroll a fixture reader: the first 7 s of its utterance, its own consent recording (the
+    rest) saying its consent text. Other tests enroll the same readers: duplicates allowed."""
+    consent, text = consent_form(reader)
     data = {
         "display_name": "Karen Savage",
         "language_primary": "en",
         "description": "narrator",
         "consent_user_full_name": "Karen Savage",
         "consent_stated_purpose": "identify me in meeting transcripts",
-        "consent_text": "I agree that ScaiEcho may store a voiceprint of my voice.",
+        "consent_text": text,
+        "allow_duplicate_voice": "true",
         **extra,
     }
+    reference = read(SPEECH / READERS[reader])[: 7 * RATE]
     files = {
-        "reference": (reference, (SPEECH / reference).read_bytes(), "audio/flac"),
-        "consent": ("consent.flac", (SPEECH / "consent_200.flac").read_bytes(), "audio/flac"),
+        "reference": ("reference.wav", wav(reference), "audio/wav"),
+        "consent": ("consent.flac", consent, "audio/flac"),
     }
     return http.post("/speakers", data=data, files=files)
 
@@ -72,21 +81,23 @@ def test_enrollment_is_ready_on_both_nodes(http: httpx.Client) -> None:
 
 def test_one_node_down_then_none_then_warm_brings_it_back(stack: LocalStack, http: httpx.Client) -> None:
     stack.nodes[1].stop()
-    one = settled(http, enroll(http, reference="speaker_m_1040.flac").json()["data"])
+    one = settled(http, enroll(http, reader="1040").json()["data"])
     assert one["enrollment_status"] == "ready", one
     assert one["enrolled_on"] == ["node-1"]
 
+    # No node online: the consent cannot be checked, so nothing is stored (503, retry later).
     stack.nodes[0].stop()
-    none = settled(http, enroll(http, reference="speaker_m_1040.flac").json()["data"])
-    assert none["enrollment_status"] == "pending", none
-    assert "no pyannote node is online" in none["note"]
+    listed = len(http.get("/speakers", params={"limit": 200}).json()["data"])
+    none = enroll(http, reader="1040")
+    assert none.status_code == 503, none.text
+    assert none.json()["error"]["code"] == "consent_check_unavailable"
+    assert len(http.get("/speakers", params={"limit": 200}).json()["data"]) == listed
     assert http.get("/health").status_code == 503
 
     restart_node(stack, 0)
-    warmed = settled(http, http.post(f"/speakers/{none['speaker_id']}/warm", json={"node_ids": []})
+    restart_node(stack, 1)
+    warmed = settled(http, http.post(f"/speakers/{one['speaker_id']}/warm", json={"node_ids": []})
                      .json()["data"])
     assert warmed["enrollment_status"] == "ready", warmed
-    assert warmed["enrolled_on"] == ["node-1"]
-    assert warmed["warm_node_ids"] == ["node-1"]
-    restart_node(stack, 1)
+    assert warmed["warm_node_ids"] == ["node-1", "node-2"]
     assert http.get("/health").status_code == 200

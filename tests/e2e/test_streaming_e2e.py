@@ -37,8 +37,10 @@ def test_enrolled_speakers_are_named_and_a_stranger_gets_a_session_label(
     split = int(ENROLL_S * RATE)
     with httpx.Client(base_url=stack.api_url, timeout=300,
                       headers={"Authorization": f"Bearer {tenant_key}"}) as http:
-        f_id = enroll_part(http, "Reader 103", female[:split], purpose="label me in live captions")
-        m_id = enroll_part(http, "Reader 1040", male[:split], purpose="label me in live captions")
+        f_id = enroll_part(http, "Reader 103", female[:split], reader="103",
+                           purpose="label me in live captions")
+        m_id = enroll_part(http, "Reader 1040", male[:split], reader="1040",
+                           purpose="label me in live captions")
 
     gap = np.zeros(RATE, dtype=np.float32)
     parts = [female[split:], male[split:], stranger]

@@ -54,8 +54,8 @@ def test_enrolled_voices_are_named_and_a_third_stays_anonymous(tenant_http: http
     male = read(FIXTURES / "speech" / "speaker_m_1040.flac")
     third = read(FIXTURES / "audio" / "26-495-0000.flac")  # another reader, never enrolled
     cut = int(ENROLL_S * 16000)
-    f_id = enroll_part(tenant_http, "Reader 103", female[:cut])
-    m_id = enroll_part(tenant_http, "Reader 1040", male[:cut])
+    f_id = enroll_part(tenant_http, "Reader 103", female[:cut], reader="103")
+    m_id = enroll_part(tenant_http, "Reader 1040", male[:cut], reader="1040")
 
     pause = np.zeros(8000, dtype=np.float32)
     parts = [female[cut:], pause, male[cut:], pause, third]

@@ -12,6 +12,9 @@ import pytest
 from tests.conftest import auth
 from tests.integration.test_enrollment import SPEAKERS, create, fields, files
 
+# Enrollment checks the consent on a node: the scripted one (reader 103, the fixtures).
+pytestmark = pytest.mark.usefixtures("speech_node")
+
 
 @pytest.fixture
 def enroll_key(make_key: Any) -> str:

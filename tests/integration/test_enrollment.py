@@ -1,7 +1,9 @@
 """Speaker intake against moto: validation, consent, storage, compensation, idempotency, reads.
 
-The node-backed path (ready on both nodes) runs in tests/e2e against real pyannote nodes; here no
-node is registered, so a valid enrollment settles as ``pending`` with a note.
+The node-backed path with real voices runs in tests/e2e against real pyannote nodes; here one
+scripted contract node (``speech_node``: reader 103's reference and consent, saying the consent
+text) answers the consent checks and the fan-out, so a valid enrollment settles as ``ready``.
+Without any node see tests/integration/test_consent_checks.py (503, nothing stored).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def files(reference: bytes | None = None, consent: bytes | None = None,
     out["reference"] = ("reference.flac", reference if reference is not None
                         else (SPEECH / "speaker_f_103.flac").read_bytes(), ref_type)
     out["consent"] = ("consent.flac", consent if consent is not None
-                      else (SPEECH / "consent_200.flac").read_bytes(), "audio/flac")
+                      else (SPEECH / "consent_103.flac").read_bytes(), "audio/flac")
     return out
 
 
@@ -64,9 +66,14 @@ def speaker_rows(aws: Any) -> list[dict[str, Any]]:
 
 
 def create(api: Any, key: str) -> str:
-    resp = api.post(SPEAKERS, data=fields(), files=files(), headers=auth(key))
+    """A speaker for tests about something else: the one fixture voice (reader 103), so several
+    in one tenant are allowed duplicates (the duplicate check: tests/integration/test_consent_checks.py)."""
+    resp = api.post(SPEAKERS, data=fields(allow_duplicate_voice="true"), files=files(), headers=auth(key))
     assert resp.status_code == 201, resp.text
     return str(resp.json()["data"]["speaker_id"])
+
+
+pytestmark = pytest.mark.usefixtures("speech_node")
 
 
 @pytest.fixture
@@ -74,13 +81,14 @@ def enroll_key(make_key: Any) -> str:
     return str(make_key("acme", "scaiecho:enroll"))
 
 
-def test_enrollment_without_nodes_is_stored_pending_with_note(api: Any, aws: Any, enroll_key: str) -> None:
+def test_enrollment_is_checked_stored_and_ready(api: Any, aws: Any, enroll_key: str) -> None:
     resp = api.post(SPEAKERS, data=fields(external_id="emp-1"), files=files(), headers=auth(enroll_key))
     assert resp.status_code == 201, resp.text
     data = resp.json()["data"]
-    assert data["enrollment_status"] == "pending"
-    assert data["enrolled_on"] == []
-    assert "no pyannote node is online" in data["note"]
+    assert data["enrollment_status"] == "ready"
+    assert data["enrolled_on"] == ["node-1"]
+    assert "note" not in data
+    assert data["consent_checks"]["voice"]["status"] == "passed"
     assert data["preflight"]["passed"] is True
     assert data["external_id"] == "emp-1"
     assert data["consent"]["consent_version"]
@@ -98,7 +106,7 @@ def test_enrollment_without_nodes_is_stored_pending_with_note(api: Any, aws: Any
     assert len(consent["audio_sha256"]["S"]) == 64
 
     got = api.get(f"{SPEAKERS}/{sid}", headers=auth(enroll_key)).json()["data"]
-    assert got["enrollment_status"] == "pending"
+    assert got["enrollment_status"] == "ready"
     assert got["display_name"] == "Karen Savage"
 
 
@@ -252,7 +260,9 @@ def test_idempotent_retry_returns_the_first_result(api: Any, aws: Any, enroll_ke
 
 def test_listing_is_paginated_and_tenant_scoped(api: Any, make_key: Any) -> None:
     key = make_key("acme", "scaiecho:enroll")
-    ids = {api.post(SPEAKERS, data=fields(display_name=f"S{i}"), files=files(), headers=auth(key))
+    # One consent fixture voice: the copies are allowed duplicates (the voice check is elsewhere).
+    ids = {api.post(SPEAKERS, data=fields(display_name=f"S{i}", allow_duplicate_voice="true"),
+                    files=files(), headers=auth(key))
            .json()["data"]["speaker_id"] for i in range(3)}
     page1 = api.get(SPEAKERS, params={"limit": 2}, headers=auth(key)).json()
     assert len(page1["data"]) == 2 and page1["next_cursor"]
@@ -282,13 +292,14 @@ def test_adding_a_sample_grows_speech_and_reports_completeness(api: Any, enroll_
 def test_warm_inspection_and_unknown_node(api: Any, enroll_key: str) -> None:
     sid = create(api, enroll_key)
     warm = api.get(f"{SPEAKERS}/{sid}/warm", headers=auth(enroll_key)).json()["data"]
-    assert warm["warm_node_ids"] == [] and warm["candidate_node_ids"] == [] and warm["stale_node_ids"] == []
+    assert warm["warm_node_ids"] == warm["candidate_node_ids"] == ["node-1"]
+    assert warm["stale_node_ids"] == []
     bad = api.post(f"{SPEAKERS}/{sid}/warm", json={"node_ids": ["node-404"]}, headers=auth(enroll_key))
     assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "unknown_node"
     again = api.post(f"{SPEAKERS}/{sid}/warm", json={"node_ids": []}, headers=auth(enroll_key))
     assert again.status_code == 200
-    assert again.json()["data"]["enrollment_status"] == "pending"
+    assert again.json()["data"]["enrollment_status"] == "ready"
 
 
 def test_enrollment_racing_an_erasure_leaves_no_voiceprint(api: Any, aws: Any, enroll_key: str) -> None:

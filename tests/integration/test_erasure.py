@@ -20,7 +20,7 @@ from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.errors import StorageError
 from scaiecho.local import moto_patches
 from tests.conftest import auth
-from tests.contract_node import ContractNode
+from tests.contract_node import ContractNode, SpeechScript
 from tests.integration.test_enrollment import SPEAKERS, create, fields, files
 
 ERASURES = "/v1/modules/scaiecho/erasures"
@@ -35,7 +35,8 @@ EvictingNode = ContractNode  # nodes that record every evict they are asked for
 @pytest.fixture
 def nodes(aws: Any) -> Iterator[dict[str, EvictingNode]]:
     """node-1 is up; node-2 is registered but down until a test registers its endpoint."""
-    running = {"node-1": EvictingNode(), "node-2": EvictingNode()}
+    running = {"node-1": EvictingNode(answers=SpeechScript().answers()),
+               "node-2": EvictingNode(answers=SpeechScript().answers())}
     store = NodeStore()
     for node_id in running:
         store.register(node_id, f"scaiecho-local-{node_id}")
@@ -68,7 +69,10 @@ def no_background_retry(monkeypatch: pytest.MonkeyPatch, aws: Any) -> None:
 
 
 @pytest.fixture
-def key(make_key: Any) -> str:
+def key(make_key: Any, request: pytest.FixtureRequest) -> str:
+    # Enrolling needs a node to check the consent: ``nodes`` brings scripted ones, else one here.
+    if "nodes" not in request.fixturenames:
+        request.getfixturevalue("speech_node")
     return str(make_key("acme", "scaiecho:enroll"))
 
 

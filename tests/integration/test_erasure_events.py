@@ -6,10 +6,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from scaiecho.adapters.erasure import audit_id_for
 from scaiecho.adapters.tables import SpeakerRow, utcnow
 from tests.integration.test_enrollment import create
 from tests.integration.test_events import body, invoke
+
+# Enrollment checks the consent on a node: the scripted one (reader 103, the fixtures).
+pytestmark = pytest.mark.usefixtures("speech_node")
 
 
 def test_erasure_routes(api: Any, make_key: Any) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from scaiecho.adapters.nodes import NodeStore
+from tests.contract_node import SpeechScript, registered
 from tests.events import EVENTS, load_event, load_handler
 from tests.integration.test_enrollment import create
 
@@ -31,7 +32,13 @@ def test_every_function_has_events() -> None:
 
 @pytest.fixture
 def speaker_id(api: Any, make_key: Any) -> str:
-    return create(api, make_key("acme", "scaiecho:enroll"))
+    """A speaker that exists but is on no node: intake checks its consent on a scripted node
+    whose fan-out embedding then fails (so it settles ``failed``), and the node goes away."""
+    failing = (500, {"error": {"code": "node_failure", "message": "down"}})
+    with registered(SpeechScript().wrap({"embed": failing}), online=True, node_id="node-check"):
+        sid = create(api, make_key("acme", "scaiecho:enroll"))
+    NodeStore().deregister("node-check")
+    return sid
 
 
 def invoke(function: str, event: str, **placeholders: str) -> dict[str, Any]:
@@ -49,7 +56,7 @@ def test_intake_reads(speaker_id: str) -> None:
     assert listed["statusCode"] == 200
     assert [s["speaker_id"] for s in body(listed)["data"]] == [speaker_id]
     got = invoke("intake", "get_speaker", SPEAKER_ID=speaker_id)
-    assert body(got)["data"]["enrollment_status"] == "pending"
+    assert body(got)["data"]["enrollment_status"] == "failed"
     missing = invoke("intake", "get_speaker", SPEAKER_ID="spk_nope")
     assert missing["statusCode"] == 404
 

@@ -19,7 +19,7 @@ from scaiecho.adapters.erasure import audit_id_for
 from scaiecho.adapters.nodes import NodeStore
 from scaiecho.local import moto_patches
 from tests.conftest import _reset_settings, auth
-from tests.contract_node import ContractNode, registered
+from tests.contract_node import ContractNode, SpeechScript, registered
 from tests.integration.test_enrollment import SPEAKERS, SPEECH, fields, files
 from tests.integration.test_transcription import ASR, JOBS, diarization, wait
 
@@ -38,7 +38,8 @@ def _embed(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 def node(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ContractNode]:
     monkeypatch.setenv("SCAIECHO_ERASURE_RETRY_WAIT_S", "1")
     _reset_settings()
-    with registered({"embed": _embed, "transcribe": (200, ASR)}, online=True) as contract:
+    with registered(SpeechScript().wrap({"embed": _embed, "transcribe": (200, ASR)}),
+                    online=True) as contract:
         yield contract
 
 

@@ -18,7 +18,9 @@ import boto3
 import pytest
 from fastapi.testclient import TestClient
 
+from scaiecho.adapters.nodes import NodeStore
 from tests.conftest import FIXTURES, ROOT, _reset_settings, auth
+from tests.contract_node import SpeechScript, registered
 from tests.hostile_audio import Case, flac_silence, malformed_cases, wav
 from tests.integration.test_enrollment import fields as enroll_fields
 
@@ -80,8 +82,14 @@ def deployment() -> Iterator[Deployment]:
             app = create_app()
             mount(app, API)
             with TestClient(app, raise_server_exceptions=False) as client:
-                created = client.post(f"{API}/speakers", data=enroll_fields(), files=_enroll_files(),
-                                      headers=auth(key))
+                # The consent is checked on a scripted node that then leaves: the cases below
+                # run with no node, as before (the speaker settles ``failed``, on no node).
+                failing = (500, {"error": {"code": "node_failure", "message": "down"}})
+                with registered(SpeechScript().wrap({"embed": failing}), online=True,
+                                node_id="node-check"):
+                    created = client.post(f"{API}/speakers", data=enroll_fields(),
+                                          files=_enroll_files(), headers=auth(key))
+                NodeStore().deregister("node-check")
                 assert created.status_code == 201, created.text
                 yield Deployment(client, session, provisioned.buckets[0], key,
                                  created.json()["data"]["speaker_id"])
@@ -94,7 +102,7 @@ def _enroll_files(reference: bytes | None = None, consent: bytes | None = None) 
         "reference": ("r.bin", reference if reference is not None
                       else (SPEECH / "speaker_f_103.flac").read_bytes(), OCTET),
         "consent": ("c.bin", consent if consent is not None
-                    else (SPEECH / "consent_200.flac").read_bytes(), OCTET),
+                    else (SPEECH / "consent_103.flac").read_bytes(), OCTET),
     }
 
 
@@ -321,7 +329,10 @@ def test_enrollment_form_with_invalid_utf8_is_refused(deployment: Deployment) ->
     body += f"--{boundary}--\r\n".encode()
     headers = {**auth(dep.key), "Content-Type": f"multipart/form-data; boundary={boundary}"}
     before = dep.snapshot()
-    resp = dep.client.post(f"{API}/speakers", content=body, headers=headers)
+    failing = (500, {"error": {"code": "node_failure", "message": "down"}})
+    with registered(SpeechScript().wrap({"embed": failing}), online=True, node_id="node-check"):
+        resp = dep.client.post(f"{API}/speakers", content=body, headers=headers)
+    NodeStore().deregister("node-check")
     assert resp.status_code < 500, resp.text
     if resp.status_code == 201:  # undecodable bytes become U+FFFD: stored as text, never a crash
         return

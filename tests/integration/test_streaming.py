@@ -26,7 +26,7 @@ from scaiecho.api.app import API_PREFIX, create_app
 from scaiecho.domain.speakers import EnrollmentStatus
 from scaiecho.local.gateway import mount
 from tests.conftest import _reset_settings, auth
-from tests.contract_node import ContractNode, registered
+from tests.contract_node import ContractNode, SpeechScript, registered
 from tests.integration.test_enrollment import create
 
 RATE = 16_000
@@ -88,7 +88,7 @@ def _embed(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 @pytest.fixture
 def node(aws: Any) -> Iterator[ContractNode]:
-    with registered({"transcribe": _transcribe, "embed": _embed}, online=True,
+    with registered(SpeechScript().wrap({"transcribe": _transcribe, "embed": _embed}), online=True,
                     model_id="contract") as contract:
         yield contract
 

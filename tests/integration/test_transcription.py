@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import FIXTURES, _reset_settings, auth
-from tests.contract_node import ContractNode, registered
+from tests.contract_node import ContractNode, SpeechScript, registered
 from tests.integration.test_enrollment import create
 
 JOBS = "/v1/modules/scaiecho/transcribe"
@@ -48,7 +48,11 @@ def diarization(identified: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def node(aws: Any) -> Iterator[ContractNode]:
-    with registered({"transcribe": (200, ASR), "diarize": (200, diarization({}))}) as contract:
+    # Enrollment's consent checks hear the fixtures; its fan-out embedding is refused as before
+    # (tests make speakers ready by hand, with their own voiceprints: ``ready_speaker``).
+    no_embed = (400, {"error": {"code": "unknown_action", "message": "bad action"}})
+    with registered(SpeechScript().wrap({"transcribe": (200, ASR), "embed": no_embed,
+                                         "diarize": (200, diarization({}))})) as contract:
         yield contract
 
 

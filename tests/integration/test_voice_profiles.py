@@ -485,3 +485,29 @@ def test_mp3_and_m4a_samples_are_accepted(
     assert resp.status_code == 201, resp.text
     assert resp.json()["data"]["sampleDurationSeconds"] == pytest.approx(7.0, abs=0.1)
     assert len(rows(aws)) == 1 and s3_objects(aws) == []
+
+
+def test_a_profile_in_another_users_voice_is_refused_unless_allowed(
+        api: Any, aws: Any, make_key: Any, speech_node: Any) -> None:
+    """One voice, one profile per tenant: bob's sample in alice's voice is 409 (alice unnamed)."""
+    speech_node.same_voice(F_SAMPLE, "reader-103")
+    later = wav(speech("speaker_f_103.flac", 7.0))
+    speech_node.same_voice(later, "reader-103")
+    alice = make_key("acme", "scaiecho:transcribe", user_id="alice")
+    bob = make_key("acme", "scaiecho:transcribe", user_id="bob")
+    assert api.post(PROFILE, files=sample_file(F_SAMPLE), headers=auth(alice)).status_code == 201
+    # Alice replacing her own profile is no duplicate.
+    assert api.post(PROFILE, files=sample_file(later), headers=auth(alice)).status_code == 201
+
+    refused = api.post(PROFILE, files=sample_file(later), headers=auth(bob))
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "voice_already_enrolled"
+    assert "alice" not in refused.text
+    assert api.get(STATUS, headers=auth(bob)).json()["data"]["status"] == "MISSING"
+
+    allowed = api.post(PROFILE, files=sample_file(later), data={"allow_duplicate_voice": "true"},
+                       headers=auth(bob))
+    assert allowed.status_code == 201, allowed.text
+    # Another tenant's profiles are not compared.
+    carol = make_key("globex", "scaiecho:transcribe", user_id="carol")
+    assert api.post(PROFILE, files=sample_file(later), headers=auth(carol)).status_code == 201

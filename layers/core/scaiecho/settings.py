@@ -7,10 +7,13 @@ local stack sets the same variables for the resources it provisioned.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from scaiecho.domain.consent_checks import ConsentPolicy
 
 
 class Settings(BaseSettings):
@@ -130,6 +133,19 @@ class Settings(BaseSettings):
     id_threshold: float | None = None
     id_slope: float | None = None
 
+    # Consent checks at intake (python -m scaiecho_node.calibrate_consent measures them; README
+    # "Consent checks"). Voice: cosine between the consent's and the reference's embeddings, on
+    # the identification curve (0.54 = the identification threshold). Text: the share of the
+    # consent text's words the node's ASR heard. Duplicate voice: cosine between a new reference
+    # and an enrolled voiceprint of the tenant. Per-tenant overrides as a JSON object, e.g.
+    # SCAIECHO_CONSENT_POLICY_BY_TENANT='{"acme": {"text_min_coverage": 0.5}}'.
+    consent_voice_threshold: float = 0.54
+    consent_text_min_coverage: float = 0.5
+    duplicate_voice_threshold: float = 0.54
+    consent_policy_by_tenant: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # How long intake waits for the node calls the checks need (embed x2, transcribe).
+    consent_check_timeout_s: float = 20.0
+
     log_level: str = "INFO"
 
     @model_validator(mode="before")
@@ -216,6 +232,31 @@ class Settings(BaseSettings):
 
     def stream_backend_for(self, tenant_id: str) -> str:
         return self.stream_backend_by_tenant.get(tenant_id, self.stream_backend)
+
+    @field_validator("consent_policy_by_tenant")
+    @classmethod
+    def _consent_overrides(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        known = {"voice_threshold", "text_min_coverage", "duplicate_voice_threshold"}
+        for tenant, overrides in value.items():
+            unknown = set(overrides) - known
+            if unknown:
+                raise ValueError(f"{tenant}: unknown consent setting(s) {sorted(unknown)}; "
+                                 f"expected {sorted(known)}")
+        return value
+
+    def consent_policy_for(self, tenant_id: str) -> ConsentPolicy:
+        # Imported here: settings is read by every function, most of which never score a voice.
+        from scaiecho.domain.consent_checks import ConsentPolicy
+        from scaiecho.domain.identification import SCORE_SLOPE
+
+        overrides = self.consent_policy_by_tenant.get(tenant_id, {})
+        return ConsentPolicy(
+            voice_threshold=float(overrides.get("voice_threshold", self.consent_voice_threshold)),
+            voice_slope=self.id_slope or SCORE_SLOPE,
+            text_min_coverage=float(overrides.get("text_min_coverage", self.consent_text_min_coverage)),
+            duplicate_voice_threshold=float(
+                overrides.get("duplicate_voice_threshold", self.duplicate_voice_threshold)),
+        )
 
     def voice_profiles_enabled_for(self, tenant_id: str) -> bool:
         return self.voice_profiles_enabled_by_tenant.get(tenant_id, self.voice_profiles_enabled)

@@ -138,6 +138,15 @@ class BlobStore:
         except (ClientError, BotoCoreError) as exc:
             raise StorageError("could not commit the stored audio") from exc
 
+    def presigned_get(self, key: str, expires_s: int) -> str:
+        """A short-lived GET URL for one object (the consent evidence route)."""
+        try:
+            url: str = self.s3.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError("could not sign a URL for the recording") from exc
+        return url
+
     def state(self, key: str, version_id: str | None = None) -> str | None:
         """The staging tag of one object (``pending`` / ``committed``), None when untagged."""
         kwargs: dict[str, Any] = {"VersionId": version_id} if version_id else {}

@@ -29,6 +29,7 @@ from scaiecho.adapters.tables import (
     ensure_bound,
     utcnow,
 )
+from scaiecho.domain.consent_checks import CheckStatus, TextCheck, VoiceCheck
 from scaiecho.domain.speakers import Consent, EnrollmentStatus, Sample, Speaker
 from scaiecho.errors import Conflict, NotFound, StorageError
 from scaiecho.settings import get_settings
@@ -83,6 +84,26 @@ def _speaker(row: SpeakerRow) -> Speaker:
         updated_at=row.updated_at,
         tombstoned_at=row.tombstoned_at,
         version=row.version,
+        allow_duplicate_voice=bool(row.allow_duplicate_voice),
+        duplicate_voice_of=row.duplicate_voice_of,
+    )
+
+
+def _consent(row: ConsentRow) -> Consent:
+    voice = text = None
+    if row.voice_status is not None:
+        voice = VoiceCheck(CheckStatus(row.voice_status), float(row.voice_cosine), float(row.voice_score),
+                           float(row.voice_threshold))
+    if row.text_status is not None:
+        text = TextCheck(CheckStatus(row.text_status),
+                         None if row.text_score is None else float(row.text_score), row.text_heard,
+                         float(row.text_threshold), row.text_reason)
+    return Consent(
+        tenant_id=row.tenant_id, consent_id=row.consent_id, speaker_id=row.speaker_id,
+        full_name=row.full_name, stated_purpose=row.stated_purpose, consent_text=row.consent_text,
+        consent_version=row.consent_version, audio_key=row.audio_key, audio_sha256=row.audio_sha256,
+        captured_at=row.captured_at, actor=row.actor, voice_check=voice, text_check=text,
+        checked_on_node=row.checked_on_node, check_model_version=row.check_model_version,
     )
 
 
@@ -107,7 +128,10 @@ class SpeakerStore:
             total_speech_s=speaker.total_speech_s, enrollment_quality=speaker.enrollment_quality,
             consent_id=consent.consent_id, consent_version=consent.consent_version,
             created_at=speaker.created_at, updated_at=speaker.updated_at,
+            allow_duplicate_voice=speaker.allow_duplicate_voice or None,
+            duplicate_voice_of=speaker.duplicate_voice_of,
         )
+        voice, text = consent.voice_check, consent.text_check
         consent_row = ConsentRow(
             consent.tenant_id, f"{consent.speaker_id}#{consent.consent_id}",
             consent_id=consent.consent_id, speaker_id=consent.speaker_id,
@@ -115,6 +139,16 @@ class SpeakerStore:
             consent_text=consent.consent_text, consent_version=consent.consent_version,
             audio_key=consent.audio_key, audio_sha256=consent.audio_sha256,
             captured_at=consent.captured_at, actor=consent.actor,
+            voice_status=voice.status.value if voice else None,
+            voice_score=voice.score if voice else None,
+            voice_cosine=voice.cosine if voice else None,
+            voice_threshold=voice.threshold if voice else None,
+            text_status=text.status.value if text else None,
+            text_score=text.coverage if text else None,
+            text_threshold=text.threshold if text else None,
+            text_heard=(text.heard or None) if text else None,
+            text_reason=text.reason if text else None,
+            checked_on_node=consent.checked_on_node, check_model_version=consent.check_model_version,
         )
         try:
             with TransactWrite(connection=_connection()) as tx:
@@ -320,6 +354,34 @@ class SpeakerStore:
                 if exc.cause_response_code != "ConditionalCheckFailedException":
                     raise StorageError(message) from exc
         raise StorageError(f"{message}: concurrent updates (erasure {audit_id_of})")
+
+    def consent(self, tenant_id: str, speaker_id: str, consent_id: str) -> Consent | None:
+        ensure_bound()
+        try:
+            return _consent(ConsentRow.get(tenant_id, f"{speaker_id}#{consent_id}", consistent_read=True))
+        except DoesNotExist:
+            return None
+        except PynamoDBException as exc:
+            raise StorageError("could not read the consent record") from exc
+
+    def consents_between(
+        self, tenant_id: str, start: datetime, end: datetime, *, limit: int, cursor: str | None,
+    ) -> tuple[list[Consent], str | None]:
+        """The tenant's consent records captured in [start, end), a page at a time (a filtered
+        query of the tenant's partition: a DPO export, not a hot path)."""
+        ensure_bound()
+        try:
+            result = ConsentRow.query(
+                tenant_id,
+                filter_condition=(ConsentRow.captured_at >= start) & (ConsentRow.captured_at < end),
+                limit=limit,
+                last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="consent_key",
+                                                 prefix=SPEAKER_PREFIX),
+            )
+            consents = [_consent(r) for r in result]
+            return consents, encode_cursor(result.last_evaluated_key)
+        except PynamoDBException as exc:
+            raise StorageError("could not list the consent records") from exc
 
     def delete_consents(self, tenant_id: str, speaker_id: str) -> int:
         """Delete every consent record of the speaker (only erasure may): returns how many."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     BinaryAttribute,
+    BooleanAttribute,
     JSONAttribute,
     ListAttribute,
     MapAttribute,
@@ -117,6 +118,9 @@ class SpeakerRow(Model):
     last_used_at = UTCDateTimeAttribute(null=True)
     tombstoned_at = UTCDateTimeAttribute(null=True)
     erasure_audit_id = UnicodeAttribute(null=True)  # set with tombstoned_at by erasure
+    # Enrolled although its voice matched this ready speaker (the request said so).
+    allow_duplicate_voice = BooleanAttribute(null=True)
+    duplicate_voice_of = UnicodeAttribute(null=True)
     version = VersionAttribute()
 
 
@@ -149,6 +153,18 @@ class ConsentRow(Model):
     audio_sha256 = UnicodeAttribute()
     captured_at = UTCDateTimeAttribute(default=utcnow)
     actor = UnicodeAttribute()
+    # The checks made before it was written (absent on records older than the checks).
+    voice_status = UnicodeAttribute(null=True)
+    voice_score = NumberAttribute(null=True)
+    voice_cosine = NumberAttribute(null=True)
+    voice_threshold = NumberAttribute(null=True)
+    text_status = UnicodeAttribute(null=True)
+    text_score = NumberAttribute(null=True)
+    text_threshold = NumberAttribute(null=True)
+    text_heard = UnicodeAttribute(null=True)
+    text_reason = UnicodeAttribute(null=True)
+    checked_on_node = UnicodeAttribute(null=True)
+    check_model_version = UnicodeAttribute(null=True)
 
 
 class WarmRow(Model):

@@ -56,6 +56,14 @@ class VoiceProfileStore:
         except PynamoDBException as exc:
             raise StorageError("could not store the voice profile") from exc
 
+    def others(self, tenant_id: str, user_id: str) -> list[VoiceProfile]:
+        """Every other user's profile in the tenant (the duplicate-voice check)."""
+        ensure_bound()
+        try:
+            return [_to_domain(r) for r in VoiceProfileRow.query(tenant_id) if r.user_id != user_id]
+        except PynamoDBException as exc:
+            raise StorageError("could not read the tenant's voice profiles") from exc
+
     def delete(self, tenant_id: str, user_id: str) -> None:
         """Idempotent: deleting a missing row is not an error."""
         ensure_bound()

@@ -14,6 +14,7 @@ API_PREFIX = "/v1/modules/scaiecho"
 
 def all_routers() -> list[APIRouter]:
     from scaiecho.api.routes import (
+        consents,
         erasure,
         health,
         keys,
@@ -24,7 +25,7 @@ def all_routers() -> list[APIRouter]:
         warm,
     )
 
-    return [health.router, keys.router, speakers.router, warm.router, preflight.router,
+    return [health.router, keys.router, speakers.router, consents.router, warm.router, preflight.router,
             erasure.router, voice_profiles.router, transcribe.router]
 
 

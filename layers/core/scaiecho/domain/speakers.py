@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from scaiecho.domain.consent_checks import TextCheck, VoiceCheck
 from scaiecho.errors import ValidationFailed
 
 CONSENT_VERSION = "2026-01"  # bump when the consent wording changes; stamped on every record
@@ -67,6 +68,8 @@ class Speaker:
     updated_at: datetime
     tombstoned_at: datetime | None = None
     version: int | None = None
+    allow_duplicate_voice: bool = False
+    duplicate_voice_of: str | None = None
 
     def enrollment_complete(self, threshold_s: float = ENROLLMENT_COMPLETE_SPEECH_S) -> bool:
         return self.total_speech_s >= threshold_s
@@ -91,6 +94,9 @@ class Speaker:
         }
         if self.note:
             out["note"] = self.note
+        if self.allow_duplicate_voice:
+            out["allow_duplicate_voice"] = True
+            out["duplicate_voice_of"] = self.duplicate_voice_of
         return out
 
 
@@ -107,6 +113,29 @@ class Consent:
     audio_sha256: str
     captured_at: datetime
     actor: str
+    voice_check: VoiceCheck | None = None  # None: recorded before consent checks existed
+    text_check: TextCheck | None = None
+    checked_on_node: str | None = None
+    check_model_version: str | None = None
+
+    def serialize(self) -> dict[str, Any]:
+        """The evidence record (no audio key: the recording is reached by a presigned URL)."""
+        not_checked = {"status": "not_checked", "reason": "recorded before consent checks existed"}
+        return {
+            "consent_id": self.consent_id,
+            "speaker_id": self.speaker_id,
+            "full_name": self.full_name,
+            "stated_purpose": self.stated_purpose,
+            "consent_text": self.consent_text,
+            "consent_version": self.consent_version,
+            "captured_at": self.captured_at.isoformat(),
+            "actor": self.actor,
+            "audio_sha256": self.audio_sha256,
+            "voice_check": self.voice_check.serialize() if self.voice_check else not_checked,
+            "text_check": self.text_check.serialize() if self.text_check else not_checked,
+            "checked_on_node": self.checked_on_node,
+            "check_model_version": self.check_model_version,
+        }
 
 
 @dataclass(frozen=True)
@@ -120,6 +149,7 @@ class SpeakerDraft:
     consent_purpose: str
     consent_text: str
     external_id: str | None = None
+    allow_duplicate_voice: bool = False
 
 
 _LIMITS = {
@@ -142,6 +172,7 @@ def validate_draft(
     consent_stated_purpose: str | None,
     consent_text: str | None,
     external_id: str | None,
+    allow_duplicate_voice: str | None = None,
 ) -> SpeakerDraft:
     values = {
         "display_name": display_name,
@@ -180,7 +211,19 @@ def validate_draft(
         consent_purpose=str(cleaned["consent_stated_purpose"]),
         consent_text=str(cleaned["consent_text"]),
         external_id=cleaned.get("external_id") or None,
+        allow_duplicate_voice=parse_flag("allow_duplicate_voice", allow_duplicate_voice),
     )
+
+
+def parse_flag(name: str, value: str | None) -> bool:
+    """A multipart boolean: true/false (1/0, yes/no); absent or empty = false."""
+    text = (value or "").strip().lower()
+    if text in ("", "false", "0", "no"):
+        return False
+    if text in ("true", "1", "yes"):
+        return True
+    raise ValidationFailed(f"{name} must be true or false", code="invalid_field",
+                           details={"field": name})
 
 
 def quality_grade(grades: list[str]) -> str | None:

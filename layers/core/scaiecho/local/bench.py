@@ -77,15 +77,21 @@ def running_stack(model_dir: str | None) -> Iterator[tuple[Any, Any]]:
         stack.stop()
 
 
+# What reader 103 says in consent_103.flac (tests/fixtures/speech/CREDITS.md).
+CONSENT_103 = ("The Avonlea main road dipped down into a little hollow, fringed with alders and "
+               "ladies' eardrops and traversed by a brook.")
+
+
 def enroll_ready(http: Any, name: str) -> str:
-    """One enrollment of real speech; returns the speaker id once it is ready."""
+    """One enrollment of real speech (consent checks included: intake → ready); returns the
+    speaker id once it is ready. Runs enroll one voice repeatedly: duplicates allowed."""
     resp = http.post(
         "/speakers",
         data={"display_name": name, "language_primary": "en",
               "consent_user_full_name": "Bench Reader", "consent_stated_purpose": "benchmark",
-              "consent_text": "I agree to the storage of my voiceprint."},
+              "consent_text": CONSENT_103, "allow_duplicate_voice": "true"},
         files={"reference": ("r.flac", (SPEECH / "speaker_f_103.flac").read_bytes(), "audio/flac"),
-               "consent": ("c.flac", (SPEECH / "consent_200.flac").read_bytes(), "audio/flac")},
+               "consent": ("c.flac", (SPEECH / "consent_103.flac").read_bytes(), "audio/flac")},
     )
     data = resp.json().get("data", {})
     if resp.status_code != 201 or data.get("enrollment_status") != "ready":

@@ -14,6 +14,7 @@ from scaiecho.adapters.tables import utcnow
 from scaiecho.adapters.workflows import WorkflowRunner
 from scaiecho.domain import executions
 from scaiecho.domain.auth import Principal
+from scaiecho.domain.consent_checks import CheckStatus
 from scaiecho.domain.preflight import PreflightReport, assess, require_pass
 from scaiecho.domain.speakers import (
     CONSENT_VERSION,
@@ -21,6 +22,7 @@ from scaiecho.domain.speakers import (
     EnrollmentStatus,
     Sample,
     Speaker,
+    SpeakerDraft,
     new_id,
     quality_grade,
     validate_draft,
@@ -34,6 +36,12 @@ from scaiecho.errors import (
     ValidationFailed,
 )
 from scaiecho.observability import get_logger
+from scaiecho.services.consent_checks import (
+    ConsentVerdict,
+    check_sample_voice,
+    find_duplicate,
+    verify_consent,
+)
 from scaiecho.services.idempotency import run_idempotent
 from scaiecho.services.uploads import CheckedAudio, Upload, check_audio
 from scaiecho.settings import get_settings
@@ -75,7 +83,7 @@ def enroll_speaker(
 
 # What the idempotency table keeps of an enrollment: ids and the outcome, nothing personal (names,
 # descriptions), so a replay is rebuilt from the live speaker and an erasure leaves no trace there.
-_REPLAYED = ("speaker_id", "enrollment_status", "enrolled_on", "note", "preflight")
+_REPLAYED = ("speaker_id", "enrollment_status", "enrolled_on", "note", "preflight", "consent_checks")
 
 
 def _replay_record(data: dict[str, Any]) -> dict[str, Any]:
@@ -90,7 +98,10 @@ def _replay(principal: Principal, record: dict[str, Any]) -> dict[str, Any]:
                        code="speaker_not_found")
     outcome = EnrollmentOutcome(EnrollmentStatus(record["enrollment_status"]),
                                 list(record.get("enrolled_on") or []), record.get("note"))
-    return _enrollment_response(speaker, outcome, preflight=record.get("preflight"))
+    data = _enrollment_response(speaker, outcome, preflight=record.get("preflight"))
+    if "consent_checks" in record:
+        data["consent_checks"] = record["consent_checks"]
+    return data
 
 
 def _enroll(
@@ -108,6 +119,9 @@ def _enroll(
             f"a speaker with external_id {draft.external_id!r} already exists",
             code="speaker_exists", details={"external_id": draft.external_id},
         )
+    # Before anything is stored: whose voice is the consent, what did it say, is it a new voice.
+    verdict = _require_valid_consent(principal.tenant_id, draft, ref, consent_audio)
+    duplicate_of = _duplicate_voice(principal.tenant_id, draft, verdict)
 
     speaker_id = new_id("spk")
     consent_id = new_id("cns")
@@ -121,13 +135,16 @@ def _enroll(
         description=draft.description, enrollment_status=EnrollmentStatus.PENDING,
         samples=[sample], total_speech_s=sample.speech_s, enrollment_quality=report.grade,
         consent_id=consent_id, consent_version=CONSENT_VERSION, enrolled_on=[], note=None,
-        created_at=now, updated_at=now,
+        created_at=now, updated_at=now, allow_duplicate_voice=draft.allow_duplicate_voice,
+        duplicate_voice_of=duplicate_of,
     )
     record = Consent(
         tenant_id=principal.tenant_id, consent_id=consent_id, speaker_id=speaker_id,
         full_name=draft.consent_full_name, stated_purpose=draft.consent_purpose,
         consent_text=draft.consent_text, consent_version=CONSENT_VERSION, audio_key=consent_key,
         audio_sha256=consent.sha256, captured_at=now, actor=principal.key_id,
+        voice_check=verdict.voice, text_check=verdict.text, checked_on_node=verdict.node_id,
+        check_model_version=verdict.model_version,
     )
 
     # If the blobs cannot be committed after the rows are, the rows are undone: a committed
@@ -139,7 +156,56 @@ def _enroll(
 
     outcome = _run_enrollment(speaker, node_ids=None)
     stored = store.get(principal.tenant_id, speaker_id) or speaker
-    return _enrollment_response(stored, outcome, preflight=report.serialize())
+    data = _enrollment_response(stored, outcome, preflight=report.serialize())
+    # Scores only: what ASR heard stays in the consent record (GET /speakers/{id}/consent), so
+    # the idempotency table, which replays this answer, holds nothing the speaker said.
+    text = verdict.text.serialize()
+    text.pop("heard", None)
+    data["consent_checks"] = {"voice": verdict.voice.serialize(), "text": text}
+    return data
+
+
+def _require_valid_consent(
+    tenant_id: str, draft: SpeakerDraft, ref: CheckedAudio, consent: CheckedAudio
+) -> ConsentVerdict:
+    """422 ``consent_voice_mismatch`` / ``consent_text_mismatch`` (nothing stored) unless the
+    consent recording is the reference's voice saying enough of ``consent_text``."""
+    policy = get_settings().consent_policy_for(tenant_id)
+    verdict = verify_consent(
+        tenant_id=tenant_id, policy=policy, reference=ref, consent=consent,
+        consent_text=draft.consent_text, full_name=draft.consent_full_name,
+        language=draft.language_primary,
+    )
+    if verdict.voice.status is CheckStatus.FAILED:
+        raise ValidationFailed(
+            "the consent recording is not the voice of the reference recording",
+            code="consent_voice_mismatch", details={"voice_check": verdict.voice.serialize()},
+        )
+    if verdict.text.status is CheckStatus.FAILED:
+        raise ValidationFailed(
+            f"the consent recording does not say enough of consent_text "
+            f"({verdict.text.coverage or 0:.0%} of its words heard, "
+            f"{verdict.text.threshold:.0%} needed)",
+            code="consent_text_mismatch",
+            details={"heard": verdict.text.heard, "text_check": verdict.text.serialize()},
+        )
+    return verdict
+
+
+def _duplicate_voice(tenant_id: str, draft: SpeakerDraft, verdict: ConsentVerdict) -> str | None:
+    """409 ``voice_already_enrolled`` when the voice is a ready speaker's of this tenant, unless
+    the request allows it; returns that speaker's id (recorded on the new speaker) or None."""
+    match = find_duplicate(tenant_id, verdict, get_settings().consent_policy_for(tenant_id))
+    if match is None:
+        return None
+    if not draft.allow_duplicate_voice:
+        raise Conflict(
+            f"this voice is already enrolled as speaker {match.speaker_id}; send "
+            "allow_duplicate_voice=true to enroll it again",
+            code="voice_already_enrolled",
+            details={"speaker_id": match.speaker_id, "match_score": round(match.score, 4)},
+        )
+    return match.speaker_id
 
 
 def _check_consent_audio(consent: Upload) -> CheckedAudio:
@@ -176,6 +242,12 @@ def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> dict
     ref = check_audio(reference)
     report = assess(ref.audio)
     require_pass(report)
+    settings = get_settings()
+    voice = check_sample_voice(speaker, ref, settings.consent_policy_for(principal.tenant_id),
+                               settings.audio_bucket)
+    if voice.status is CheckStatus.FAILED:
+        raise ValidationFailed("the sample is not this speaker's voice", code="sample_voice_mismatch",
+                               details={"voice_check": voice.serialize()})
     sample = _sample(f"tenant/{principal.tenant_id}/speakers/{speaker_id}/", ref, report)
     with BlobStore().staging(undo=lambda: store.remove_sample(speaker, sample)) as stage:
         stage(sample.key, reference.data, ref.stored_media_type, sample.sha256)
@@ -188,6 +260,7 @@ def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> dict
     data["sample"] = sample.serialize()
     data["enrollment_complete"] = updated.enrollment_complete(threshold)
     data["enrollment_complete_threshold_s"] = threshold
+    data["voice_check"] = voice.serialize()
     return data
 
 
@@ -200,6 +273,11 @@ def list_speakers(principal: Principal, *, limit: int, cursor: str | None) -> di
     speakers, next_cursor = SpeakerStore().page(principal.tenant_id, limit=limit, cursor=cursor)
     threshold = get_settings().enrollment_complete_speech_s
     return {"data": [s.serialize(threshold) for s in speakers], "next_cursor": next_cursor}
+
+
+def get_live_speaker(principal: Principal, speaker_id: str) -> Speaker:
+    """The tenant's speaker, unless erased (404 ``speaker_not_found``)."""
+    return _get_live(principal, speaker_id)
 
 
 def _get_live(principal: Principal, speaker_id: str) -> Speaker:

@@ -33,6 +33,7 @@ from scaiecho.adapters.voice_profiles import VoiceProfileStore
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.audio.decode import MEDIA_TYPES, DecodedAudio, decode_audio, detect_format
 from scaiecho.domain.auth import Principal
+from scaiecho.domain.identification import Candidate, best_match
 from scaiecho.domain.speakers import new_id
 from scaiecho.domain.vad import detect_speech
 from scaiecho.domain.voice_profiles import (
@@ -49,6 +50,7 @@ from scaiecho.errors import (
     AudioError,
     AudioTooLong,
     BadRequest,
+    Conflict,
     FeatureNotAvailable,
     Forbidden,
     ScaiEchoError,
@@ -99,12 +101,16 @@ def require_user(principal: Principal) -> str:
 
 
 # ------------------------------------------------------------------------------ use cases
-def upsert_profile(principal: Principal, sample: Upload) -> dict[str, Any]:
-    """Create or replace the caller's profile from one sample; returns the public fields."""
+def upsert_profile(principal: Principal, sample: Upload, *, allow_duplicate_voice: bool = False
+                   ) -> dict[str, Any]:
+    """Create or replace the caller's profile from one sample; returns the public fields.
+    409 ``voice_already_enrolled`` when the sample is another user's voice in the tenant."""
     user_id = require_user(principal)
     settings = get_settings()
     audio = _check_sample(sample)
     vector, meta = _embed(sample, audio)
+    if not allow_duplicate_voice:
+        _refuse_another_users_voice(principal.tenant_id, user_id, vector, meta.get("model_version"))
     profile = VoiceProfile(
         tenant_id=principal.tenant_id,
         user_id=user_id,
@@ -221,6 +227,24 @@ def _embed(sample: Upload, audio: DecodedAudio) -> tuple[list[float], dict[str, 
             failures.append(node.node_id)
     raise VoiceProviderError("the voice provider failed to process the sample",
                              details={"failed_nodes": failures})
+
+
+def _refuse_another_users_voice(tenant_id: str, user_id: str, vector: list[float],
+                                model_version: str | None) -> None:
+    """Compared with the tenant's other profiles from the same model (other spaces do not
+    compare). The other user is not named: a profile owner may not learn who else is enrolled."""
+    threshold = get_settings().consent_policy_for(tenant_id).duplicate_voice_threshold
+    candidates = [
+        Candidate(p.user_id, np.asarray(VoiceprintCipher().open(
+            p.sealed_embedding, tenant_id=tenant_id, subject_id=subject_id(p.user_id)), dtype=np.float64))
+        for p in VoiceProfileStore().others(tenant_id, user_id)
+        if p.model_version == model_version
+    ]
+    match = best_match(np.asarray(vector), candidates, threshold=threshold)
+    if match is not None:
+        raise Conflict("this voice already has another user's voice profile in this tenant; "
+                       "send allow_duplicate_voice=true if that is intended",
+                       code="voice_already_enrolled", details={"match_score": round(match.score, 4)})
 
 
 def _unit_vector(resp: dict[str, Any], node: Node) -> list[float]:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from scaiecho.api.deps import requires
 from scaiecho.api.uploads import read_upload
 from scaiecho.domain.auth import Principal, Scope
-from scaiecho.services import enrollment
+from scaiecho.services import consents, enrollment
 
 router = APIRouter(prefix="/speakers", tags=["speakers"])
 EnrollScope = requires(Scope.ENROLL)
@@ -26,6 +26,7 @@ def create_speaker(
     consent_stated_purpose: str | None = Form(None),
     consent_text: str | None = Form(None),
     external_id: str | None = Form(None),
+    allow_duplicate_voice: str | None = Form(None),
     reference: UploadFile | None = File(None),
     consent: UploadFile | None = File(None),
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
@@ -39,6 +40,7 @@ def create_speaker(
         "consent_stated_purpose": consent_stated_purpose,
         "consent_text": consent_text,
         "external_id": external_id,
+        "allow_duplicate_voice": allow_duplicate_voice,
     }
     data = enrollment.enroll_speaker(
         principal, fields, read_upload("reference", reference), read_upload("consent", consent),
@@ -69,3 +71,9 @@ def add_sample(
 ) -> JSONResponse:
     data = enrollment.add_sample(principal, speaker_id, read_upload("reference", reference))
     return JSONResponse({"data": data}, status_code=201)
+
+
+@router.get("/{speaker_id}/consent")
+def get_consent(speaker_id: str, principal: Principal = EnrollScope) -> dict[str, Any]:
+    """The immutable consent record, its check scores and a short-lived URL to the recording."""
+    return {"data": consents.consent_evidence(principal, speaker_id)}

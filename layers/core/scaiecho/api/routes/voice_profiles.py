@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, File, Response, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from scaiecho.api.deps import CurrentPrincipal
 from scaiecho.api.uploads import read_upload
+from scaiecho.domain.speakers import parse_flag
 from scaiecho.services import voice_profiles
 from scaiecho.settings import get_settings
 
@@ -17,7 +18,8 @@ router = APIRouter(prefix="/users/me/voice-profile", tags=["voice profiles"])
 
 
 @router.post("", status_code=201)
-def put_voice_profile(principal: CurrentPrincipal, file: UploadFile | None = File(None)) -> dict[str, Any]:
+def put_voice_profile(principal: CurrentPrincipal, file: UploadFile | None = File(None),
+                      allow_duplicate_voice: str | None = Form(None)) -> dict[str, Any]:
     """Create or replace (in place) the caller's profile from one WAV/MP3/M4A sample.
 
     The sample is used for this request only: never stored, never logged.
@@ -25,7 +27,8 @@ def put_voice_profile(principal: CurrentPrincipal, file: UploadFile | None = Fil
     voice_profiles.require_user(principal)  # flag and user first: no upload is read otherwise
     # Read one byte past the voice limit so an oversized sample is a 413, never a silent cut.
     sample = read_upload("file", file, limit_bytes=get_settings().voice_sample_max_bytes)
-    return {"data": voice_profiles.upsert_profile(principal, sample)}
+    allowed = parse_flag("allow_duplicate_voice", allow_duplicate_voice)
+    return {"data": voice_profiles.upsert_profile(principal, sample, allow_duplicate_voice=allowed)}
 
 
 @router.get("/status")
