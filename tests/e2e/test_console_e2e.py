@@ -21,7 +21,7 @@ import soundfile as sf
 
 from scaiecho.local.stack import ALL_SCOPES, LocalStack
 from scaiecho.services.keys import create_key
-from tests.e2e.speech import FIXTURES, RATE, read
+from tests.e2e.speech import CONSENTS, FIXTURES, RATE, read
 
 pytestmark = pytest.mark.e2e
 
@@ -172,7 +172,14 @@ def test_enroll_from_the_microphone(console: Console, state: dict[str, str]) -> 
     page.get_by_label("Display name").fill(NAME)
     page.get_by_label("Display name").press("Tab")  # fills the consent name, which the wording uses
     sync_api.expect(page.locator("#consent-read")).to_contain_text(f"I, {NAME}, agree")
-    record(page, "#consent-audio", 6)
+    # The platform checks that the consent is read in the reference's voice and says the consent
+    # text; the fake microphone loops a passage of a book, so the consent is reader 103's own
+    # recording of a known sentence, chosen as a file, with the wording set to that sentence.
+    consent_file, consent_text = CONSENTS["103"]
+    page.get_by_text("Edit the consent wording").click()
+    page.get_by_label("Consent text").fill(consent_text)
+    page.locator("#consent-audio").get_by_label("or choose a file").set_input_files(
+        str(FIXTURES / "speech" / consent_file))
     record(page, "#reference-audio", 11)
     sync_api.expect(page.get_by_test_id("preflight-grade")).to_have_text(
         re.compile("average|good|high"), timeout=60_000)
@@ -284,7 +291,11 @@ def test_speakers_list_and_erasure_with_its_audit(
     sync_api.expect(row).to_contain_text("ready")
     row.get_by_role("button", name=f"Open {NAME}").click()
     sync_api.expect(page.get_by_test_id("warm-nodes")).to_contain_text("node-1")
-    sync_api.expect(page.locator(".consent-evidence")).to_contain_text("Consent id")
+    evidence = page.locator(".consent-evidence")
+    sync_api.expect(evidence).to_contain_text("Consent id")
+    sync_api.expect(evidence).to_contain_text("voice check score")  # the checks' evidence is shown
+    link = evidence.get_by_role("link", name="Download the consent recording")
+    assert httpx.get(link.get_attribute("href") or "", timeout=10).status_code == 200
     console.shot("speakers-detail")
     page.get_by_role("button", name="Erase…").click()
     page.get_by_role("button", name=f"Yes, erase {NAME}").click()

@@ -118,9 +118,17 @@ export function initSpeakers() {
     try {
       const { data } = await api("GET", `/speakers/${encodeURIComponent(s.speaker_id)}/consent`);
       const c = Array.isArray(data) ? data[0] : data;
-      clear(box, h("dl", { class: "kv" },
-        Object.entries(c).filter(([, v]) => v !== null && typeof v !== "object").map(([k, v]) =>
-          [h("dt", {}, k.replace(/_/g, " ")), h("dd", {}, String(v))])));
+      const label = (k) => k === "consent_id" ? "Consent id" : k.replace(/_/g, " ");
+      // nested records (the voice and text checks) show as "voice check score" and so on
+      const flat = Object.entries(c).flatMap(([k, v]) => v && typeof v === "object" && !Array.isArray(v)
+        ? Object.entries(v).map(([k2, v2]) => [`${k}_${k2}`, v2]) : [[k, v]]);
+      const shown = flat.filter(([k, v]) =>
+        v !== null && typeof v !== "object" && !k.startsWith("audio_url"));
+      clear(box,
+        h("dl", { class: "kv" }, shown.map(([k, v]) => [h("dt", {}, label(k)), h("dd", {}, String(v))])),
+        c.audio_url ? h("p", {}, h("a", { href: c.audio_url, target: "_blank", rel: "noopener" },
+          "Download the consent recording"),
+          ` (link valid ${c.audio_url_expires_in_s || 300} s)`) : null);
     } catch (exc) {
       const missing = exc instanceof ApiError && exc.status === 404;
       clear(box,
