@@ -20,6 +20,11 @@ pytestmark = pytest.mark.e2e
 OCTET = "application/octet-stream"
 
 
+def _hex(value: Any) -> str:
+    """Binary attributes (sealed voiceprints, hashes) compared by their bytes."""
+    return bytes(value).hex()
+
+
 def _state(stack: LocalStack) -> dict[str, Any]:
     session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing",
                             aws_secret_access_key="testing")
@@ -29,7 +34,8 @@ def _state(stack: LocalStack) -> dict[str, Any]:
     for table in ddb.list_tables()["TableNames"]:
         if table.endswith("-nodes"):
             continue  # the node probe refreshes last_seen in the background
-        out[table] = sorted(json.dumps(i, sort_keys=True) for i in ddb.scan(TableName=table)["Items"])
+        items = ddb.scan(TableName=table)["Items"]
+        out[table] = sorted(json.dumps(i, sort_keys=True, default=_hex) for i in items)
     for bucket in stack.provisioned.buckets:
         versions = s3.list_object_versions(Bucket=bucket)
         out[bucket] = sorted(v["Key"] + v["VersionId"] for v in versions.get("Versions", []))
