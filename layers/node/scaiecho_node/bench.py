@@ -43,15 +43,6 @@ SIM_SEED = 1234
 SIM_COUNT = 9
 
 
-def _annotation(turns: list[tuple[float, float, str]], uri: str) -> Any:
-    from pyannote.core import Annotation, Segment
-
-    ann = Annotation(uri=uri)
-    for s, e, label in turns:
-        ann[Segment(s, e)] = label
-    return ann
-
-
 def _group(item: Any) -> str:
     return "sample" if "sample" in item.tags else "real" if "real" in item.tags else "farfield"
 
@@ -66,7 +57,14 @@ def diarization_keys(engine: Any, data: Path, model_dir: Path, *, stock: bool = 
     engine's, as before. The job path's keys (``der_<set>_job``) come from the stack bench.
     """
     from scaiecho.audio.decode import DecodedAudio
-    from scaiecho_node.evaluation import DER, farfield_items, pipeline_turns, real_items, stock_pipeline
+    from scaiecho_node.evaluation import (
+        DER,
+        Item,
+        farfield_items,
+        pipeline_turns,
+        real_items,
+        stock_pipeline,
+    )
     from scaiecho_node.simulate import load_utterances, make_conversations
 
     keys: dict[str, Any] = {}
@@ -107,14 +105,12 @@ def diarization_keys(engine: Any, data: Path, model_dir: Path, *, stock: bool = 
 
     libri = data / "librispeech-train-clean-100"
     if libri.is_dir():
-        from pyannote.metrics.diarization import DiarizationErrorRate
-
-        metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
+        metric = DER()
         for conv in make_conversations(load_utterances(libri), count=SIM_COUNT, seed=SIM_SEED):
             result = engine.diarize(DecodedAudio(conv.samples, 16000, "wav", 16000, 1, 0.0))
-            hyp = _annotation([(t.start, t.end, t.speaker) for t in result.turns], conv.uri)
-            metric(_annotation(conv.reference, conv.uri), hyp)
-        keys["der_simulated"] = round(float(abs(metric)), 4)
+            item = Item(conv.uri, conv.samples, conv.reference)
+            metric.add(item, [(t.start, t.end, t.speaker) for t in result.turns])
+        keys["der_simulated"] = metric.summary()["der"]
     return keys
 
 

@@ -50,8 +50,13 @@ class Item:
 
 
 def read_rttm(path: Path) -> list[Turn]:
+    return parse_rttm(path.read_text())
+
+
+def parse_rttm(text: str) -> list[Turn]:
+    """(start, end, speaker) of each ``SPEAKER`` line."""
     out = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         f = line.split()
         if f and f[0] == "SPEAKER":
             out.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))

@@ -114,20 +114,8 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
 
 def assign_speaker(start: float, end: float, turns: list[Turn]) -> str | None:
     """The turn overlapping [start, end] most; else the nearest turn within NEAREST_TURN_S."""
-    best, best_overlap = None, 0.0
-    for turn in turns:
-        ov = _overlap(start, end, turn.start, turn.end)
-        if ov > best_overlap:
-            best, best_overlap = turn.speaker, ov
-    if best is not None:
-        return best
-    mid = (start + end) / 2
-    nearest, distance = None, NEAREST_TURN_S
-    for turn in turns:
-        d = turn.start - mid if mid < turn.start else mid - turn.end
-        if d <= distance:
-            nearest, distance = turn.speaker, d
-    return nearest
+    turn = _best_turn(Word(start, end, ""), turns, NEAREST_TURN_S)
+    return turn.speaker if turn is not None else None
 
 
 def _words_of(segment: dict[str, Any]) -> list[Word]:

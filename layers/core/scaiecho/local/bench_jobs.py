@@ -133,22 +133,13 @@ def bench_jobs(http: Any, tenant_id: str, count: int) -> dict[str, Any]:
 
 
 
-def _rttm_turns(text: str) -> list[tuple[float, float, str]]:
-    out = []
-    for line in text.splitlines():
-        f = line.split()
-        if f and f[0] == "SPEAKER":
-            out.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
-    return out
-
-
 def bench_job_der(http: Any, data: Path = DEV_DATA) -> dict[str, Any]:
     """The job path's DER: submit → COMPLETED → ``?format=rttm``, scored like the engine's.
 
     Same recordings, metric and keys scheme as ``scaiecho_node.bench`` (``der_<set>_job``), so
     the three paths sit side by side in ``.bench/latest.json``.
     """
-    from scaiecho_node.evaluation import DER, farfield_items, real_items
+    from scaiecho_node.evaluation import DER, farfield_items, parse_rttm, real_items
 
     items = real_items(data) + farfield_items(data, "test")
     if not items:
@@ -160,7 +151,7 @@ def bench_job_der(http: Any, data: Path = DEV_DATA) -> dict[str, Any]:
         resp = http.get(f"/transcribe/{job_id}", params={"format": "rttm"})
         resp.raise_for_status()
         group = "sample" if "sample" in item.tags else "real" if "real" in item.tags else "farfield"
-        metrics.setdefault(group, DER()).add(item, _rttm_turns(resp.text))
+        metrics.setdefault(group, DER()).add(item, parse_rttm(resp.text))
     keys: dict[str, Any] = {}
     for group, metric in metrics.items():
         summary = metric.summary()
