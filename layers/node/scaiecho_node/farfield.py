@@ -14,7 +14,9 @@ The recipe, per meeting (all draws from one ``numpy`` generator seeded per meeti
   back-channels ("mm-hm"-length 0.3-0.8 s slices) over someone else's turn;
 - babble: 4-6 readers who are not in the meeting, reverberated, summed and kept 10-20 dB below
   the quietest talker, plus stationary noise at -60 to -50 dBFS;
-- the whole mix scaled to a peak of -6 to -20 dBFS (far-field rooms are quiet recordings).
+- the whole mix scaled to a peak of -6 to -20 dBFS (far-field rooms are quiet recordings);
+- optionally (``MeetingSpec.minor``) readers who speak once only, for 2-5 s, somewhere in the
+  middle third: a guest's one question (dev meetings ff_dev_08/09).
 
 Reference turns are each reader's speech spans within the clean turn (``simulate.speech_spans``,
 pauses over 0.3 s left out), so babble and noise are non-speech for DER, as an annotator would
@@ -41,6 +43,9 @@ class MeetingSpec:
     uri: str
     speakers: int
     duration_s: float
+    # readers who say one thing only (2-5 s once, as a guest who asks one question): the case a
+    # large minimum cluster size gets wrong, so the dev set must hold it for calibration to see it
+    minor: int = 0
 
 
 # The bench's test set and the calibration's dev set: same shapes, different readers and seeds.
@@ -54,6 +59,7 @@ DEV_SPECS = (
     MeetingSpec("ff_dev_02", 4, 45), MeetingSpec("ff_dev_03", 5, 60),
     MeetingSpec("ff_dev_04", 3, 90), MeetingSpec("ff_dev_05", 4, 120),
     MeetingSpec("ff_dev_06", 2, 60), MeetingSpec("ff_dev_07", 5, 90),
+    MeetingSpec("ff_dev_08", 3, 90, minor=1), MeetingSpec("ff_dev_09", 3, 120, minor=2),
 )
 LONG_SPEC = MeetingSpec("ff_test_long", 5, 600)
 SEEDS = {"dev": 20_000, "test": 10_000}
@@ -100,20 +106,27 @@ def _rms(x: np.ndarray) -> float:
 
 def make_meeting(
     utterances: dict[str, np.ndarray], readers: list[str], others: list[str], spec: MeetingSpec,
-    rng: np.random.Generator,
+    rng: np.random.Generator, minors: list[str] | None = None,
 ) -> Conversation:
+    minors = minors or []
     rt60 = float(rng.uniform(0.3, 0.9))
     target = int(spec.duration_s * SAMPLE_RATE)
     spread = float(rng.uniform(20.0, 30.0))
     gains_db = {r: float(rng.uniform(-spread, 0.0)) for r in readers}
+    # a minor reader's one remark: when (in the middle third) and how long
+    minor_at = {m: int(rng.uniform(1 / 3, 2 / 3) * target) for m in minors}
+    minor_s = {m: float(rng.uniform(2.0, 5.0)) for m in minors}
+    for m in minors:
+        gains_db[m] = float(rng.uniform(-spread, 0.0))
     gains_db[readers[int(rng.integers(len(readers)))]] = 0.0  # someone is the loud one
     quiet = readers[int(rng.integers(len(readers)))]
     if rng.random() < 0.25:
         gains_db[quiet] -= 10.0
-    rirs = {r: room_impulse_response(rng, rt60, float(rng.uniform(0.5, 4.0))) for r in readers}
+    rirs = {r: room_impulse_response(rng, rt60, float(rng.uniform(0.5, 4.0)))
+            for r in [*readers, *minors]}
     # each reader's speech, normalised to unit RMS so the gains above are the talker levels
-    voices = {r: utterances[r] / (_rms(utterances[r]) + 1e-9) for r in readers}
-    cursors = dict.fromkeys(readers, 0)
+    voices = {r: utterances[r] / (_rms(utterances[r]) + 1e-9) for r in [*readers, *minors]}
+    cursors = dict.fromkeys([*readers, *minors], 0)
 
     def cut(reader: str, seconds: float) -> np.ndarray:
         src = voices[reader]
@@ -142,6 +155,15 @@ def make_meeting(
     rng.shuffle(order)
     first_round = list(order)  # everyone speaks early, as in a meeting's introductions
     while t < target - SAMPLE_RATE:
+        due = [m for m in minors if minor_at[m] <= t]
+        if due and not first_round:
+            reader = due[0]
+            minors = [m for m in minors if m != reader]
+            piece = cut(reader, minor_s[reader])[: max(0, target - t)]
+            place(reader, piece, t)
+            last, prev_len = reader, len(piece)
+            t += prev_len + int(rng.uniform(0.1, 1.2) * SAMPLE_RATE)
+            continue
         if first_round:
             reader = first_round.pop(0)
         else:
@@ -194,7 +216,9 @@ def make_meetings(
         rng = np.random.default_rng(SEEDS[pool] + i + (1000 if spec.duration_s > 300 else 0))
         chosen = [str(r) for r in rng.choice(usable, size=spec.speakers, replace=False)]
         others = [r for r in usable if r not in chosen]
-        out.append(make_meeting(utterances, chosen, others, spec, rng))
+        minors = [str(r) for r in rng.choice(others, size=spec.minor, replace=False)] if spec.minor else []
+        others = [r for r in others if r not in minors]
+        out.append(make_meeting(utterances, chosen, others, spec, rng, minors))
     return out
 
 
