@@ -16,8 +16,9 @@ from pyannote.core import Annotation, Segment, SlidingWindow, SlidingWindowFeatu
 
 from scaiecho.audio.decode import DecodedAudio
 from scaiecho_node import engine as engine_mod
-from scaiecho_node.engine import CandidateInput, Engine
+from scaiecho_node.engine import WINDOW_S, CandidateInput, Engine
 from scaiecho_node.loading import LoadedModel
+from scaiecho_node.scheduling import PriorityGate
 from scaiecho_node.settings import NodeSettings
 
 
@@ -49,8 +50,9 @@ class StubPipeline:
 def stub_engine(pipeline: StubPipeline) -> Engine:
     eng = Engine.__new__(Engine)
     eng.settings = NodeSettings(model_dir=Path("."))
-    eng.threshold, eng.slope, eng.window_s = 0.54, 40.0, 1200.0
-    eng._lock = threading.Lock()
+    eng.threshold, eng.slope, eng.window_s = 0.54, 40.0, WINDOW_S
+    eng._lock = PriorityGate()
+    eng._cache_lock = threading.Lock()
     eng._candidates = OrderedDict()
     eng._model = LoadedModel(pipeline, None, "stub", "v0", Path("."), "cpu", 4, 16000, 0.0)
     return eng

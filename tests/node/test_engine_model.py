@@ -184,3 +184,35 @@ def test_any_pyannote_pipeline_dir_loads(model_dir, tmp_path, sample) -> None:  
     assert eng.threshold == 0.5 and eng.health().model_id == "operator-model"
     result = eng.diarize(sample)
     assert len(result.speakers) == 2
+
+
+def test_a_realtime_embed_overtakes_a_batch_diarization_in_flight(engine, sample) -> None:  # type: ignore[no-untyped-def]
+    """The priority gate on the real engine: a stream utterance arriving while a job's
+    diarization runs is served at the diarization's next checkpoint, not after it."""
+    import threading
+    import time
+
+    from scaiecho_node.scheduling import Priority, serving
+
+    long_audio = dataclasses.replace(sample, samples=np.tile(sample.samples, 2))  # ~60 s
+    utterance = cut(sample, 8.3, 12.5)
+    done: dict[str, float] = {}
+    started = threading.Event()
+    yields_before = engine._lock.yields
+
+    def job() -> None:
+        with serving(Priority.BATCH):
+            started.set()
+            engine.diarize(long_audio)
+        done["diarize"] = time.perf_counter()
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    started.wait(10)
+    time.sleep(1.0)  # the diarization is inside the pipeline now
+    with serving(Priority.REALTIME):
+        engine.embed(utterance)
+    done["embed"] = time.perf_counter()
+    worker.join(300)
+    assert done["embed"] < done["diarize"]
+    assert engine._lock.yields > yields_before

@@ -43,13 +43,17 @@ from scaiecho_node.results import (
     SpeakerCluster,
     Turn,
 )
+from scaiecho_node.scheduling import PriorityGate
 from scaiecho_node.settings import NodeSettings
 
 MAX_SPEAKERS = 20
 MIN_ENROLL_SPEECH_S = 3.0  # below this an enrollment embedding is flagged as unreliable
 CANDIDATE_CACHE_SIZE = 4096
-# Longer audio is diarized in windows of this length and the windows' clusters linked.
-WINDOW_S = 20 * 60.0
+# Longer audio is diarized in windows of this length and the windows' clusters linked. pyannote's
+# reconstruction holds chunks x frames x clusters, so a window's memory grows with its length
+# times its speaker count: at 20 min an hour-long many-speaker recording peaked at 2035 MB, over
+# the node's 2 GB budget (make bench --rss-60min; a 10 min window alone peaks at 1167 MB).
+WINDOW_S = 10 * 60.0
 
 
 class NoSpeech(AudioError):
@@ -80,7 +84,9 @@ class Engine:
         self._model: LoadedModel = load_model(
             settings.model_dir, device=settings.device, num_threads=settings.num_threads
         )
-        self._lock = threading.Lock()  # torch inference is serialised per node
+        # torch inference is serialised per node, live streams first (scheduling.py)
+        self._lock = PriorityGate()
+        self._cache_lock = threading.Lock()  # the candidate cache only, never held for inference
         self._candidates: OrderedDict[str, np.ndarray] = OrderedDict()
         self._asr: Transcriber | None = None
         self._asr_lock = threading.Lock()
@@ -149,14 +155,17 @@ class Engine:
             warnings=warn,
         )
 
-    def transcribe(self, audio: DecodedAudio, language: str | None = None) -> TranscribeResult:
-        """Speech-to-text with word timestamps (faster-whisper; loaded on first use)."""
+    def transcribe(
+        self, audio: DecodedAudio, language: str | None = None, *, word_timestamps: bool = True
+    ) -> TranscribeResult:
+        """Speech-to-text, with word timestamps unless asked not to (faster-whisper; loaded on
+        first use)."""
         self._check_rate(audio)
         with self._asr_lock:
             if self._asr is None:
                 path = resolve_asr_model(self.settings.asr_model, self.settings.model_dir)
                 self._asr = Transcriber(path, num_threads=self.settings.num_threads)
-        return self._asr.transcribe(audio, language)
+        return self._asr.transcribe(audio, language, word_timestamps=word_timestamps)
 
     def diarize(
         self,
@@ -248,6 +257,8 @@ class Engine:
         def hook(step: str, artefact: Any, **_: Any) -> None:
             if step == "speaker_counting":
                 captured["count"] = artefact
+            # between segmentation and embedding batches: a waiting stream utterance goes first
+            self._lock.checkpoint()
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -319,7 +330,7 @@ class Engine:
     def evict(self, speaker_ids: Sequence[str]) -> EvictResult:
         """Drop cached state for ``speaker_ids``; report which were held."""
         evicted, not_held = [], []
-        with self._lock:
+        with self._cache_lock:
             for sid in speaker_ids:
                 if self._candidates.pop(sid, None) is not None:
                     evicted.append(sid)
@@ -363,7 +374,7 @@ class Engine:
             seen.add(c.speaker_id)
             unit = identification.l2_normalise(vec)
             out.append(identification.Candidate(c.speaker_id, unit))
-            with self._lock:
+            with self._cache_lock:
                 self._candidates[c.speaker_id] = unit
                 self._candidates.move_to_end(c.speaker_id)
                 while len(self._candidates) > CANDIDATE_CACHE_SIZE:

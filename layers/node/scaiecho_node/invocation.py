@@ -10,7 +10,12 @@ Request::
      "candidates": [{"speaker_id": "...", "embedding": [...]}],      # diarize
      "min_speakers": 1, "max_speakers": 4, "num_speakers": null,     # diarize
      "speaker_ids": ["..."],                                          # evict
-     "language": "en" | null}                                         # transcribe
+     "language": "en" | null, "word_timestamps": true,                 # transcribe
+     "priority": "realtime" | "interactive" | "batch"}                # default interactive
+
+``priority`` orders work on the node's models (scheduling.py): live stream utterances
+(``realtime``) before request-path work (``interactive``: enrollment, consent checks) before
+transcription jobs (``batch``), which step aside between pieces while more urgent work waits.
 
 ``transcribe`` answers ``{"duration_s", "language", "model", "segments": [{"start", "end",
 "text", "words": [{"start", "end", "word", "probability"}]}], "elapsed_s", "warnings"}``; a
@@ -40,6 +45,7 @@ from scaiecho.errors import (
 )
 from scaiecho.settings import get_settings
 from scaiecho_node.engine import MAX_SPEAKERS, CandidateInput
+from scaiecho_node.scheduling import Priority, serving
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +56,8 @@ class SupportsEngine(Protocol):
     def embed(self, audio: DecodedAudio) -> Any: ...
     def diarize(self, audio: DecodedAudio, candidates: Any = ..., *, min_speakers: int | None = ...,
                 max_speakers: int | None = ..., num_speakers: int | None = ...) -> Any: ...
-    def transcribe(self, audio: DecodedAudio, language: str | None = ...) -> Any: ...
+    def transcribe(self, audio: DecodedAudio, language: str | None = ..., *,
+                   word_timestamps: bool = ...) -> Any: ...
     def health(self) -> Any: ...
     def evict(self, speaker_ids: Any) -> Any: ...
 
@@ -137,6 +144,14 @@ class Dispatcher:
                 f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}",
                 code="unknown_action",
             )
+        try:
+            priority = Priority.parse(payload.get("priority"))
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), code="invalid_priority") from None
+        with serving(priority):
+            return self._run(action, payload)
+
+    def _run(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         if action == "health":
             result = self.engine.health()
         elif action == "evict":
@@ -148,7 +163,11 @@ class Dispatcher:
             if language is not None and not isinstance(language, str):
                 raise ValidationFailed('language must be a string such as "en", or null',
                                        code="invalid_language")
-            result = self.engine.transcribe(self._audio(payload, _job_limit_s()), language)
+            words = payload.get("word_timestamps", True)
+            if not isinstance(words, bool):
+                raise ValidationFailed("word_timestamps must be true or false", code="invalid_request")
+            result = self.engine.transcribe(self._audio(payload, _job_limit_s()), language,
+                                            word_timestamps=words)
         else:
             candidates = _candidates(payload)
             bounds = {k: _optional_int(payload, k) for k in ("min_speakers", "max_speakers", "num_speakers")}
