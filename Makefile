@@ -6,7 +6,7 @@ MODEL_DIR ?= .models/default
 export PYANNOTE_METRICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup model-dir run test test-fast lint validate bench build model-package clean
+.PHONY: setup model-dir run test test-fast lint validate bench bench-load build model-package clean
 
 setup:
 	@bash .ci/setup.sh
@@ -34,6 +34,9 @@ bench: model-dir  ## benchmarks: engine (DER of 3 paths, RTF, identification, RS
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho_node.bench --rss-60min --out .bench/latest.json
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho.local.bench --out .bench/latest.json
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho_node.calibrate_consent --readers 0 --out .bench/latest.json
+
+bench-load: model-dir  ## load: N concurrent real-time streams, M concurrent enrollments, both at once (loopback, bounded); .bench/latest.json
+	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho.local.bench_load --out .bench/latest.json $(LOAD_ARGS)
 
 build: setup  ## sam build (in its own venv)
 	@bash .ci/validate.sh build

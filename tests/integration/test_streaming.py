@@ -424,3 +424,63 @@ def test_match_me_gates_and_a_missing_profile(client: TestClient, node: Contract
         ws.send_json(open_frame(match_me=True))
         assert ws.receive_json()["code"] == "feature_not_available"
     assert sessions() == 0
+
+
+# ---------------------------------------------------------------- capacity and lag
+
+
+def test_a_stream_past_the_nodes_capacity_is_refused_at_open(
+    client: TestClient, node: ContractNode, make_key: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SCAIECHO_STREAM_CAPACITY_PER_NODE", "1")
+    _reset_settings()
+    other_tenant = make_key("globex", "scaiecho:transcribe")  # capacity is the nodes', not a tenant's
+    with client.websocket_connect(STREAM, headers=auth(make_key("acme", "scaiecho:transcribe"))) as first:
+        first.send_json(open_frame(diarize=False))
+        assert first.receive_json()["type"] == "ready"
+        with client.websocket_connect(STREAM, headers=auth(other_tenant)) as second:
+            second.send_json(open_frame(diarize=False))
+            error = second.receive_json()
+            assert error["code"] == "capacity_exhausted"
+            assert error["retry_after_s"] > 0 and error["capacity"] == 1
+            assert_closed_by_server(second)
+        first.send_json({"type": "close"})
+        until(first, "closed")
+    # the slot is free again once the first stream ended
+    with client.websocket_connect(STREAM, headers=auth(other_tenant)) as third:
+        third.send_json(open_frame(diarize=False))
+        assert third.receive_json()["type"] == "ready"
+
+
+def test_a_session_behind_its_audio_is_told_and_goes_on(
+    client: TestClient, node: ContractNode, stream_key: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # any lag at all counts as behind here; the node round trip always takes some
+    monkeypatch.setenv("SCAIECHO_STREAM_BEHIND_S", "0.000001")
+    _reset_settings()
+    with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
+        ws.send_json(open_frame())
+        ws.receive_json()
+        send_audio(ws, pcm16(np.concatenate([voice(VOICE_A), silence(1.0)])))
+        ws.send_json({"type": "close"})
+        frames = until(ws, "closed")
+        while frames[-1]["type"] != "closed":  # error frames are not the end here
+            frames += until(ws, "closed")
+    behind = [f for f in frames if f.get("code") == "falling_behind"]
+    assert behind and behind[0]["lag_s"] >= 0 and "behind" in behind[0]["message"]
+    assert [f["type"] for f in frames].count("delta") == 1  # the delta still came
+
+
+def test_stream_work_asks_the_node_for_realtime_priority_without_word_alignment(
+    client: TestClient, node: ContractNode, stream_key: str,
+) -> None:
+    with client.websocket_connect(STREAM, headers=auth(stream_key)) as ws:
+        ws.send_json(open_frame())
+        ws.receive_json()
+        send_audio(ws, pcm16(np.concatenate([voice(VOICE_B), silence(1.0)])))
+        ws.send_json({"type": "close"})
+        until(ws, "closed")
+    sent = [r for r in node.requests if r["action"] in ("transcribe", "embed")]
+    assert {r["action"] for r in sent} == {"transcribe", "embed"}
+    assert all(r["priority"] == "realtime" for r in sent)
+    assert [r["word_timestamps"] for r in sent if r["action"] == "transcribe"] == [False]

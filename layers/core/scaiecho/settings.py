@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     stream_endpoint_silence_s: float = 0.45
     stream_max_utterance_s: float = 8.0
     stream_max_session_speakers: int = 16
+    # Real-time capacity: open node-backed streams per online node before a new one is refused
+    # at ``open`` with ``capacity_exhausted`` (make bench-load measures what a node holds), and
+    # the lag past which a session gets a ``falling_behind`` frame.
+    stream_capacity_per_node: int = 2
+    stream_behind_s: float = 3.0
     # Backend per tenant: "A" = the platform's nodes, "B" = managed STT relay (Amazon Transcribe),
     # e.g. SCAIECHO_STREAM_BACKEND_BY_TENANT='{"acme": "B"}'.
     stream_backend: str = "A"
@@ -166,7 +171,8 @@ class Settings(BaseSettings):
         "max_upload_mb", "max_enroll_audio_s", "idempotency_in_flight_s", "workflow_wait_s",
         "node_timeout_s", "voice_sample_min_s", "voice_sample_max_s", "voice_sample_max_mb",
         "max_job_audio_mb", "node_max_audio_mb", "max_job_duration_s",
-        "stream_idle_timeout_s", "stream_endpoint_silence_s",
+        "stream_idle_timeout_s", "stream_endpoint_silence_s", "stream_capacity_per_node",
+        "stream_behind_s",
     )
     @classmethod
     def _positive(cls, value: float) -> float:

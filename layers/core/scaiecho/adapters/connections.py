@@ -153,6 +153,15 @@ class ConnectionStore:
         except PynamoDBException as exc:
             raise StorageError("could not count the streaming sessions") from exc
 
+    def count_open(self) -> int:
+        """Sessions past ``open`` (streaming audio), every tenant: the nodes' real-time load."""
+        ensure_bound()
+        try:
+            return sum(1 for _ in ConnectionRow.scan(filter_condition=ConnectionRow.status == "open",
+                                                     attributes_to_get=["connection_id"]))
+        except PynamoDBException as exc:
+            raise StorageError("could not count the streaming sessions") from exc
+
     def count(self) -> int:
         ensure_bound()
         try:

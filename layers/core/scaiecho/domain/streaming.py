@@ -51,14 +51,16 @@ class Backend(StrEnum):
 class StreamError(Exception):
     """A protocol or session failure reported to the client as an ``error`` frame."""
 
-    def __init__(self, code: str, message: str, *, fatal: bool = False) -> None:
+    def __init__(self, code: str, message: str, *, fatal: bool = False,
+                 extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.fatal = fatal
+        self.extra = extra or {}  # machine-readable hints, e.g. retry_after_s
 
     def frame(self) -> dict[str, Any]:
-        return error_frame(self.code, self.message)
+        return error_frame(self.code, self.message, **self.extra)
 
 
 @dataclass(frozen=True)
@@ -176,8 +178,8 @@ def closed_frame() -> dict[str, Any]:
     return {"type": "closed"}
 
 
-def error_frame(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
+def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, **extra}
 
 
 @dataclass(frozen=True)

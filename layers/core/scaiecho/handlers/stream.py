@@ -83,8 +83,12 @@ def handle_default(event: dict[str, Any], replies: ReplyPort | None = None) -> d
             body = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             body = None
+    # API Gateway stamps when it received the frame: the session's lag is measured from there
+    epoch_ms = ctx.get("requestTimeEpoch")
+    received_at = float(epoch_ms) / 1000.0 if isinstance(epoch_ms, int | float) else None
     try:
-        streaming.StreamSessionHandler(replies).handle(connection_id, body, binary=binary)
+        streaming.StreamSessionHandler(replies).handle(connection_id, body, binary=binary,
+                                                       received_at=received_at)
     except ScaiEchoError as exc:  # storage or reply failures: tell the client if we still can
         get_logger().warning("stream frame failed", extra={"code": exc.code})
         with contextlib.suppress(ScaiEchoError):

@@ -16,6 +16,7 @@ import contextlib
 import json
 import secrets
 import threading
+import time
 from typing import Any
 
 import anyio
@@ -150,7 +151,10 @@ async def _pump(socket: WebSocket, connection_id: str, host: str, port: SocketRe
         if message["type"] == "websocket.disconnect":
             return
         data, text = message.get("bytes"), message.get("text")
-        event: dict[str, Any] = {"requestContext": _context(connection_id, "$default", "MESSAGE", host)}
+        event: dict[str, Any] = {"requestContext": {
+            **_context(connection_id, "$default", "MESSAGE", host),
+            "requestTimeEpoch": int(time.time() * 1000),  # as API Gateway stamps it
+        }}
         if data is not None:
             event.update(body=base64.b64encode(data).decode(), isBase64Encoded=True)
         else:

@@ -123,7 +123,9 @@ class StreamSessionHandler:
     voiceprints: TenantVoiceprints = field(default_factory=TenantVoiceprints)
     managed: AmazonTranscribeStreaming = field(default_factory=AmazonTranscribeStreaming)
 
-    def handle(self, connection_id: str, body: str | bytes | None, *, binary: bool) -> None:
+    def handle(self, connection_id: str, body: str | bytes | None, *, binary: bool,
+               received_at: float | None = None) -> None:
+        """One frame; ``received_at`` (epoch s) is when the gateway got it, for lag reports."""
         session = self.store.get(connection_id)
         if session is None:
             self._fail(connection_id, StreamError("no_session", "this connection has no session", fatal=True))
@@ -137,7 +139,7 @@ class StreamSessionHandler:
             if isinstance(frame, OpenFrame):
                 self._open(session, frame.params)
             elif isinstance(frame, AudioFrame):
-                self._audio(session, frame.data)
+                self._audio(session, frame.data, received_at)
             elif isinstance(frame, CloseFrame):
                 self._close(session)
         except StreamError as exc:
@@ -160,9 +162,8 @@ class StreamSessionHandler:
                 raise StreamError("user_key_required",
                                   "match_me needs an API key bound to a user", fatal=True)
         backend = Backend(get_settings().stream_backend_for(session.tenant_id))
-        if backend is Backend.NODES and not self._online_nodes():
-            raise StreamError("backend_unavailable",
-                              "no pyannote node is online to transcribe; try again later", fatal=True)
+        if backend is Backend.NODES:
+            self._admit(len(self._online_nodes()))
         if backend is Backend.MANAGED:
             try:
                 self.managed.check_available()
@@ -182,7 +183,24 @@ class StreamSessionHandler:
         get_logger().info("stream opened", extra={"backend": backend.value, "diarize": params.diarize,
                                                   "media_type": params.media_type})
 
-    def _audio(self, session: StreamSession, data: bytes) -> None:
+    def _admit(self, online: int) -> None:
+        """Refuse a stream the nodes cannot keep real-time, rather than let every stream lag.
+
+        Capacity is ``stream_capacity_per_node`` x online nodes (measured by make bench-load);
+        concurrent opens may overshoot it by the few admitted at the same instant."""
+        if not online:
+            raise StreamError("backend_unavailable",
+                              "no pyannote node is online to transcribe; try again later", fatal=True)
+        settings = get_settings()
+        capacity = settings.stream_capacity_per_node * online
+        if self.store.count_open() >= capacity:
+            raise StreamError(
+                "capacity_exhausted",
+                f"all {capacity} real-time stream slots ({online} node(s)) are in use; retry later",
+                fatal=True, extra={"retry_after_s": settings.fair_use_retry_after_s, "capacity": capacity},
+            )
+
+    def _audio(self, session: StreamSession, data: bytes, received_at: float | None = None) -> None:
         if not session.is_open:
             raise StreamError("not_open", 'send {"type": "open", ...} before audio', fatal=True)
         for _ in range(_CAS_ATTEMPTS):
@@ -196,6 +214,18 @@ class StreamSessionHandler:
         else:
             raise StreamError("conflict", "the session is too busy; send frames one at a time")
         self._deliver(session, utterances)
+        if utterances and received_at is not None:
+            self._report_lag(session.connection_id, time.time() - received_at)
+
+    def _report_lag(self, connection_id: str, lag_s: float) -> None:
+        """Tell the client when its deltas trail its audio by more than stream_behind_s (frames
+        queue while earlier utterances are recognised): it may slow down, or reconnect later."""
+        limit = get_settings().stream_behind_s
+        if lag_s > limit:
+            self.replies.send(connection_id, error_frame(
+                "falling_behind",
+                f"this session's deltas are {lag_s:.1f} s behind its audio (limit {limit:g} s): "
+                "the nodes are saturated", lag_s=round(lag_s, 2)))
 
     def _close(self, session: StreamSession) -> None:
         cid = session.connection_id
@@ -308,7 +338,8 @@ class StreamSessionHandler:
         for node in nodes:
             try:
                 data = self.node_client.invoke(
-                    node.endpoint_name, {"action": "transcribe", "audio": audio, "language": language}
+                    node.endpoint_name, {"action": "transcribe", "audio": audio, "language": language,
+                                         "priority": "realtime", "word_timestamps": False}
                 )
             except NodeError as exc:
                 code = (exc.details or {}).get("node_code")
@@ -326,7 +357,8 @@ class StreamSessionHandler:
 
     def _embed(self, node: Node, audio: dict[str, str]) -> np.ndarray | None:
         try:
-            data = self.node_client.invoke(node.endpoint_name, {"action": "embed", "audio": audio})
+            data = self.node_client.invoke(node.endpoint_name,
+                                           {"action": "embed", "audio": audio, "priority": "realtime"})
         except NodeError as exc:
             # too little speech for a voiceprint, or the node failed: the delta goes unlabelled
             get_logger().info("utterance not embedded", extra={

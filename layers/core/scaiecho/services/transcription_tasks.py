@@ -97,7 +97,7 @@ def run_asr(*, tenant_id: str, job_id: str, bucket: str, audio_key: str | None =
         node, data = invoke_first(
             ordered_nodes(ASR_ENGINE),
             {"action": "transcribe", "audio": {"s3": {"bucket": bucket, "key": audio_key}},
-             "language": language},
+             "language": language, "priority": "batch"},
             what="speech-to-text",
         )
         limit = get_settings().max_job_duration_s
@@ -200,6 +200,7 @@ def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str | No
             candidates.append(matching.node_candidate())
         payload: dict[str, Any] = {
             "action": "diarize", "audio": {"s3": {"bucket": bucket, "key": audio_key}},
+            "priority": "batch",  # live streams go first on the node (scheduling.py)
             "candidates": candidates,
             "min_speakers": opts.diarization.min_speakers,
             "max_speakers": opts.diarization.max_speakers,
