@@ -25,6 +25,7 @@ def merge(event: dict[str, Any]) -> dict[str, Any]:
     return transcription_tasks.merge(
         tenant_id=event["tenant_id"], job_id=event["job_id"], bucket=event["bucket"],
         options=event.get("options") or {}, asr=event["asr"], diarization=event.get("diarization") or {},
+        diarization_timeout_s=event.get("diarization_timeout_s"),
     )
 
 

@@ -30,6 +30,7 @@ from scaiecho.domain.jobs import (
     parse_options,
 )
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
+from scaiecho.domain.transcripts import public_transcript
 from scaiecho.domain.speakers import EnrollmentStatus, new_id
 from scaiecho.errors import (
     AudioEmpty,
@@ -303,7 +304,7 @@ def get_job(principal: Principal, job_id: str) -> dict[str, Any]:
     job = _owned(principal, job_id)
     out = _summary(job)
     if job.status == JobStatus.COMPLETED and job.result_key:
-        out.update(JobFiles().get_json(job.result_key))
+        out.update(public_transcript(JobFiles().get_json(job.result_key)))
     else:
         out["warnings"] = job.warnings
     return out

@@ -247,7 +247,7 @@ def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str | No
 
 
 # ------------------------------------------------------------------ merge + failure
-def _degradation_warning(diarization: dict[str, Any]) -> str:
+def _degradation_warning(diarization: dict[str, Any], *, backend: str, timeout_s: int | None) -> str:
     error = str(diarization.get("error") or "")
     cause = diarization.get("cause")
     message = ""
@@ -257,14 +257,16 @@ def _degradation_warning(diarization: dict[str, Any]) -> str:
         message = str(cause or "")
     # Worded as the transcription-job API's clients look for it (seeds): "Diarization failed:".
     if error == "States.Timeout":
-        reason = "it did not finish in time"
+        # The document's own example: "Diarization failed: pyannote timeout after 120s. ..."
+        reason = f"{backend} timeout after {timeout_s}s" if timeout_s else f"{backend} timeout"
     else:
         reason = (message or error or "unknown error").rstrip(".")
     return f"Diarization failed: {reason}. Transcript returned without speaker labels."
 
 
 def merge(*, tenant_id: str, job_id: str, bucket: str, options: dict[str, Any],
-          asr: dict[str, Any], diarization: dict[str, Any]) -> dict[str, Any]:
+          asr: dict[str, Any], diarization: dict[str, Any],
+          diarization_timeout_s: int | None = None) -> dict[str, Any]:
     opts = TranscribeOptions.from_stored(options)
     store = JobStore()
     if asr.get("settled") or not store.stage(tenant_id, job_id, "merge", "running"):
@@ -278,7 +280,8 @@ def merge(*, tenant_id: str, job_id: str, bucket: str, options: dict[str, Any],
             if diarization.get("key"):
                 diar_doc = files.get_json(diarization["key"])
             else:
-                warnings.append(_degradation_warning(diarization))
+                warnings.append(_degradation_warning(
+                    diarization, backend=opts.diarization.backend, timeout_s=diarization_timeout_s))
         voice_match = diar_doc.pop("voice_match", None) if diar_doc is not None else None
         names, live = _names(tenant_id, diar_doc)
         if diar_doc is not None:

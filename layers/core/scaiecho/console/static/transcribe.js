@@ -125,7 +125,7 @@ function speakerNames(job) {
 function renderTimeline(box, job) {
   const names = speakerNames(job);
   const turns = (job.turns && job.turns.length ? job.turns
-    : (job.segments || []).filter((s) => s.speaker)).map((t) => ({ start: t.start_time, end: t.end_time, speaker: t.speaker }));
+    : (job.segments || []).filter((s) => s.speaker)).map((t) => ({ start: Number(t.start_time), end: Number(t.end_time), speaker: t.speaker }));
   const duration = Math.max(job.duration || 0, ...turns.map((t) => t.end), 0.001);
   const labels = job.speakers?.labels?.length ? job.speakers.labels : [...new Set(turns.map((t) => t.speaker))];
   if (!labels.length) {
@@ -161,7 +161,7 @@ function renderTranscript(list, job) {
   clear(list, speech.length ? speech.map((s) => {
     const who = s.speaker_name || s.speaker;
     return h("li", { "data-speaker": s.speaker || "" },
-      h("span", { class: "time" }, `${seconds(s.start_time)}–${seconds(s.end_time)}`),
+      h("span", { class: "time" }, `${seconds(Number(s.start_time))}–${seconds(Number(s.end_time))}`),
       who ? h("span", { class: "who", style: { borderColor: colourFor(s.speaker) } }, who) : null,
       h("span", { class: "text" }, s.text));
   }) : h("li", {}, "No speech was transcribed."));
