@@ -288,7 +288,7 @@ def test_missing_audio_unknown_fields_and_bad_json(api: Any, node: ContractNode,
     assert resp.status_code == 415
 
 
-# ------------------------------------------------------------------ audio_urls (no SSRF)
+# ------------------------------------------------------------------ audio_urls in our bucket
 def test_audio_urls_only_in_our_bucket_under_the_tenant(api: Any, aws: Any, node: ContractNode,
                                                         key: str) -> None:
     bucket = aws.buckets[0]
@@ -297,7 +297,8 @@ def test_audio_urls_only_in_our_bucket_under_the_tenant(api: Any, aws: Any, node
                   Body=(SPEECH / "speaker_f_103.flac").read_bytes())
     s3.put_object(Bucket=bucket, Key="uploads/globex/u1/talk.flac",
                   Body=(SPEECH / "speaker_f_103.flac").read_bytes())
-    for url in ("http://169.254.169.254/latest/meta-data/", "https://example.com/a.flac",
+    # (remote https:// URLs are fetched by the job workflow: tests/integration/test_transcription_urls.py)
+    for url in ("http://169.254.169.254/latest/meta-data/",
                 f"s3://{bucket}/uploads/globex/u1/talk.flac", "s3://someone-elses-bucket/uploads/acme/a"):
         resp = api.post(JOBS, headers=auth(key), json={"audio_urls": [url]})
         assert resp.status_code == 422 and resp.json()["error"]["code"] == "audio_url_not_allowed", url
