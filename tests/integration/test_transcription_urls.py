@@ -162,3 +162,12 @@ def test_a_bad_file_refuses_the_whole_batch(api: Any, aws: Any, node: ContractNo
     resp = api.post(JOBS, headers=auth(key), json={"audio_urls": urls})
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "audio_url_not_found"
     assert api.get(JOBS, headers=auth(key)).json()["data"] == []  # nothing orphaned
+
+
+def test_the_openapi_document_says_how_times_and_batches_look(api: Any) -> None:
+    doc = api.get("/v1/modules/scaiecho/openapi.json").json()
+    get_job = doc["paths"]["/v1/modules/scaiecho/transcribe/{job_id}"]["get"]["description"]
+    assert '"0.50"' in get_job and "two decimals" in get_job
+    assert "/v1/modules/scaiecho/transcribe/batches/{batch_id}" in doc["paths"]
+    submit = doc["paths"]["/v1/modules/scaiecho/transcribe"]["post"]["description"]
+    assert "audio_url_forbidden_address" in submit and "batch_id" in submit
