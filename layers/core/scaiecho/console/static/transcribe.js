@@ -3,8 +3,8 @@
 import { api, describeError } from "./api.js";
 import { clear, colourFor, errorBox, h, seconds } from "./dom.js";
 
-const STEPS = ["asr", "diarization", "merge"];
-const STEP_NAMES = { asr: "speech to text", diarization: "who spoke when", merge: "merge" };
+const STEPS = ["fetch", "asr", "diarization", "merge"];
+const STEP_NAMES = { fetch: "download", asr: "speech to text", diarization: "who spoke when", merge: "merge" };
 
 export function initTranscribe() {
   const form = document.getElementById("transcribe-form");
@@ -106,6 +106,7 @@ function progressView(job) {
       h("strong", { "data-testid": "job-state" }, job.status)),
     h("ol", { class: "steps", "aria-label": "Progress per step" }, STEPS
       .filter((s) => s !== "diarization" || job.request?.diarize !== false)
+      .filter((s) => s !== "fetch" || job.audio_url) // only a remote URL is downloaded by the job
       .map((s) => {
         const state = done ? "done" : progress[s] || "waiting";
         return h("li", { class: `step step-${state}` }, `${STEP_NAMES[s]}: ${state}`);
