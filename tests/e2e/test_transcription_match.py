@@ -57,7 +57,9 @@ def test_match_me_scores_the_users_segments_high_and_the_other_voice_low(stack: 
     speech = [s for s in data["segments"] if s["type"] == "speech"]
 
     def spoken_in(window: tuple[float, float]) -> list[dict[str, Any]]:
-        return [s for s in speech if window[0] <= (s["start_time"] + s["end_time"]) / 2 < window[1]]
+        # segment times are strings with two decimals ("0.50"), as the job document writes them
+        return [s for s in speech
+                if window[0] <= (float(s["start_time"]) + float(s["end_time"])) / 2 < window[1]]
 
     mine, theirs = spoken_in(user_part), spoken_in(other_part)
     assert mine and theirs, data

@@ -122,6 +122,24 @@ def test_transcribe_routes(aws: Any) -> None:
     assert invoke("transcribe", "export_srt", JOB_ID="job_nope")["statusCode"] == 404
 
 
+def test_fetch_task_fails_the_job_with_the_fetchers_code(aws: Any) -> None:
+    from scaiecho.adapters.jobs import JobStore
+    from scaiecho.domain.speakers import new_id
+    from scaiecho.errors import AudioUrlFailed
+
+    bucket = aws.buckets[0]
+    uploaded = _queued_job(aws)
+    assert invoke("job_fetch", "fetch_remote_audio", JOB_ID=uploaded, BUCKET=bucket) == {"fetched": False}
+    remote = new_id("job")
+    JobStore().create(tenant_id="acme", job_id=remote, request={"language": "en", "diarize": False},
+                      audio_key=f"uploads/acme/jobs/{remote}/audio.pending", audio_bytes=0,
+                      source_url="https://169.254.169.254/latest/meta-data/")
+    with pytest.raises(AudioUrlFailed):
+        invoke("job_fetch", "fetch_remote_audio", JOB_ID=remote, BUCKET=bucket)
+    row = JobStore().get("acme", remote)
+    assert row is not None and (row.status.value, row.error_code) == ("FAILED", "audio_url_forbidden_address")
+
+
 def test_transcription_tasks(aws: Any) -> None:
     from scaiecho.adapters.jobs import JobFiles, JobStore
     from scaiecho.errors import ServiceUnavailable
@@ -149,7 +167,8 @@ def test_transcription_tasks(aws: Any) -> None:
     done = JobStore().get("acme", diar_job)
     assert done is not None and done.status.value == "COMPLETED"
     assert done.warnings == [
-        "Diarization failed: it did not finish in time. Transcript returned without speaker labels."]
+        # worded as the job document's example ("pyannote timeout after 120s")
+        "Diarization failed: pyannote timeout after 1800s. Transcript returned without speaker labels."]
 
     timed_out = _queued_job(aws)
     assert invoke("job_fail", "asr_timed_out", JOB_ID=timed_out) == {"status": "FAILED"}

@@ -215,7 +215,7 @@ JSON_CASES: list[tuple[str, str, str, int, str]] = [
      '"speaker_ids": ["\\udfff"]}', 422, "backend_not_available"),
     ("surrogate_config", "/transcribe", '{"audio_urls": ["{url}"], "diarize": true, '
      '"diarization_config": {"backend": "\\ud800"}}', 422, "invalid_diarization_backend"),
-    ("url_number", "/transcribe", '{"audio_urls": [1e308]}', 422, "audio_url_not_allowed"),
+    ("url_number", "/transcribe", '{"audio_urls": [1e308]}', 422, "invalid_audio_urls"),
     ("url_huge_float", "/transcribe", '{"audio_urls": 1e999}', 422, "invalid_audio_urls"),
     ("urls_object", "/transcribe", '{"audio_urls": {"a": 1}}', 422, "invalid_audio_urls"),
     ("urls_many", "/transcribe", '{"audio_urls": [' + ",".join(['"{url}"'] * 50) + "]}",

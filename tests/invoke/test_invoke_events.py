@@ -166,6 +166,8 @@ EXPECTED: dict[str, Check] = {
                                                 "model_id": "contract-node"}),
     "transcribe/submit_foreign_url": _status(422, "audio_url_not_allowed"),
     "transcribe/export_srt": _status(200),
+    # The replayed job was uploaded: it has no remote URL, so the fetch step has nothing to do.
+    "job_fetch/fetch_remote_audio": _equals(lambda r: {"fetched": False}),
     # The job completed before: a replayed step finds it settled and leaves it alone.
     "job_asr/transcribe_on_node": _that(lambda res, r: res["settled"] is True),
     "job_diarize/diarize_on_node": _that(lambda res, r: res["settled"] is True),

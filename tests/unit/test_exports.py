@@ -66,10 +66,38 @@ def test_vtt_has_header_voice_tags_and_escapes() -> None:
 
 
 def test_json_round_trips() -> None:
-    assert json.loads(render(DIARIZED, "json", file_id="j")) == DIARIZED
+    from scaiecho.domain.transcripts import public_transcript
+
+    assert json.loads(render(DIARIZED, "json", file_id="j")) == public_transcript(DIARIZED)
 
 
 def test_unknown_format() -> None:
     with pytest.raises(ValidationFailed) as err:
         check_format("docx")
     assert err.value.code == "invalid_format"
+
+
+# ------------------------------------------------------------------ public form (segment times)
+def test_public_transcript_writes_segment_times_as_two_decimal_strings() -> None:
+    from scaiecho.domain.transcripts import public_transcript, time_text
+
+    # As the job document: "start_time": "0.50"; duration stays a number, turns keep milliseconds.
+    doc = dict(DIARIZED, turns=[{"start_time": 0.5, "end_time": 2.254, "speaker": "SPEAKER_00"}])
+    public = public_transcript(doc)
+    assert [(s["start_time"], s["end_time"]) for s in public["segments"]] == [
+        ("0.50", "2.25"), ("2.25", "4.00"), ("4.00", "3725.50")]
+    assert public["duration"] == 8.0 and public["turns"] == doc["turns"]
+    assert DIARIZED["segments"][0]["start_time"] == 0.5  # the stored form is not changed
+    assert public_transcript(public) == public  # idempotent
+    assert [time_text(x) for x in (0, 0.005, 14.085, 2.1, 608.814)] == [
+        "0.00", "0.01", "14.09", "2.10", "608.81"]
+
+
+def test_exports_read_the_public_form_as_well() -> None:
+    from scaiecho.domain.transcripts import public_transcript
+
+    public = public_transcript(DIARIZED)
+    for fmt in ("srt", "vtt", "rttm"):
+        assert render(public, fmt, file_id="j") == render(DIARIZED, fmt, file_id="j"), fmt
+    as_json = json.loads(render(DIARIZED, "json", file_id="j"))
+    assert as_json["segments"][0]["start_time"] == "0.50"

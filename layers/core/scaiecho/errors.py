@@ -113,6 +113,24 @@ class UnsupportedAudioCodec(ScaiEchoError):
     status = 415
 
 
+class AudioUrlFailed(ScaiEchoError):
+    """A remote ``audio_urls`` entry that is refused or cannot be fetched.
+
+    At submit (the URL's form) it is a 422; in the job workflow (the fetch itself) it fails that
+    job with its code (``audio_url_forbidden_address``, ``audio_url_timeout``, ...).
+    """
+
+    code = "audio_url_unreachable"
+    status = 422
+
+
+class AudioUrlTooLarge(AudioUrlFailed):
+    """The remote recording is larger than a job may be (the 413 of a fetch)."""
+
+    code = "audio_url_too_large"
+    status = 413
+
+
 class FeatureNotAvailable(ScaiEchoError):
     code = "feature_not_available"
     status = 404

@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from scaiecho.domain.audio_urls import Allowlist
     from scaiecho.domain.consent_checks import ConsentPolicy
 
 
@@ -75,6 +76,17 @@ class Settings(BaseSettings):
     node_max_audio_mb: float = 200.0
     max_job_duration_s: float = 4 * 3600.0
     asr_languages: str = "en"
+    # Remote audio_urls (https://) are downloaded by the job workflow's fetch step, never by the
+    # API. The fetcher refuses loopback, private, CGNAT, link-local, multicast, reserved, IPv6
+    # ULA/link-local and cloud-metadata addresses unless this operator allowlist names them:
+    # comma-separated IP addresses, CIDR networks or host names, e.g.
+    # SCAIECHO_AUDIO_URL_ALLOWLIST='10.20.0.0/16,media.internal'. A host name entry allows any
+    # address that name resolves to, and plain http:// for it (http is refused otherwise); a
+    # metadata address (169.254.169.254, fd00:ec2::254, ...) only opens when an entry is exactly
+    # that address. The download is bounded by max_job_audio_mb/node_max_audio_mb and by
+    # audio_url_fetch_timeout_s (the whole fetch, redirects and DNS included).
+    audio_url_allowlist: str = ""
+    audio_url_fetch_timeout_s: float = 600.0
     # A diarization step still running after this long is abandoned: the job completes without
     # speakers, with a warning (the workflow's TimeoutSecondsPath reads it from the job input).
     diarization_timeout_s: int = 1800
@@ -172,7 +184,7 @@ class Settings(BaseSettings):
         "node_timeout_s", "voice_sample_min_s", "voice_sample_max_s", "voice_sample_max_mb",
         "max_job_audio_mb", "node_max_audio_mb", "max_job_duration_s",
         "stream_idle_timeout_s", "stream_endpoint_silence_s", "stream_capacity_per_node",
-        "stream_behind_s",
+        "stream_behind_s", "audio_url_fetch_timeout_s",
     )
     @classmethod
     def _positive(cls, value: float) -> float:
@@ -195,6 +207,20 @@ class Settings(BaseSettings):
         if any(days <= 0 for days in value.values()):
             raise ValueError("every tenant's retention must be a positive number of days")
         return value
+
+    @field_validator("audio_url_allowlist")
+    @classmethod
+    def _allowlist(cls, value: str) -> str:
+        from scaiecho.domain.audio_urls import Allowlist
+
+        Allowlist.parse(value)  # a typo fails at start-up, not at the first fetch
+        return value
+
+    @property
+    def audio_url_allowed(self) -> Allowlist:
+        from scaiecho.domain.audio_urls import Allowlist
+
+        return Allowlist.parse(self.audio_url_allowlist)
 
     @field_validator("aws_endpoint_url")
     @classmethod

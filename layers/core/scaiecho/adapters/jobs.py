@@ -2,7 +2,8 @@
 
 Layout in the audio bucket:
 - ``uploads/{tenant_id}/jobs/{job_id}/audio.{ext}``: the input (transient: the bucket's
-  ``uploads/`` lifecycle rule expires it), also where presigned uploads land
+  ``uploads/`` lifecycle rule expires it), uploaded with the request or downloaded from a remote
+  ``audio_urls`` entry by the workflow's fetch step; also where presigned uploads land
   (``uploads/{tenant_id}/{upload_id}/…``);
 - ``tenant/{tenant_id}/jobs/{job_id}/{asr,diarization,transcript}.json``: step results and the
   transcript. Step results never hold embeddings.
@@ -25,10 +26,21 @@ from scaiecho.domain.jobs import JobStatus
 from scaiecho.errors import StorageError
 
 JOB_PREFIX = "job_"
+BATCH_PREFIX = "bat_"
 
 
 def input_key(tenant_id: str, job_id: str, extension: str) -> str:
     return f"uploads/{tenant_id}/jobs/{job_id}/audio.{extension}"
+
+
+def batch_job_id(batch_id: str, index: int) -> str:
+    """The id of a batch's ``index``-th file: ``job_<batch hex>_<index>`` (zero-padded, so the
+    batch's jobs sort in file order and one prefix query lists them)."""
+    return f"{batch_job_prefix(batch_id)}{index:03d}"
+
+
+def batch_job_prefix(batch_id: str) -> str:
+    return f"{JOB_PREFIX}{batch_id.removeprefix(BATCH_PREFIX)}_"
 
 
 def result_key(tenant_id: str, job_id: str, name: str) -> str:
@@ -53,6 +65,9 @@ class Job:
     updated_at: datetime
     completed_at: datetime | None
     match_user_id: str | None = None
+    source_url: str | None = None
+    batch_id: str | None = None
+    batch_index: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,7 +80,8 @@ def _job(row: JobRow) -> Job:
         error_code=row.error_code, error_message=row.error_message,
         duration_s=float(row.duration_s) if row.duration_s is not None else None,
         created_at=row.created_at, updated_at=row.updated_at, completed_at=row.completed_at,
-        match_user_id=row.match_user_id,
+        match_user_id=row.match_user_id, source_url=row.source_url, batch_id=row.batch_id,
+        batch_index=int(row.batch_index) if row.batch_index is not None else None,
     )
 
 
@@ -79,12 +95,14 @@ _OPEN = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
 
 class JobStore:
     def create(self, *, tenant_id: str, job_id: str, request: dict[str, Any], audio_key: str,
-               audio_bytes: int, match_user_id: str | None = None) -> Job:
+               audio_bytes: int, match_user_id: str | None = None, source_url: str | None = None,
+               batch_id: str | None = None, batch_index: int | None = None) -> Job:
         ensure_bound()
         now = utcnow()
         row = JobRow(tenant_id, job_id, status=JobStatus.QUEUED.value, request=json.dumps(request),
                      audio_key=audio_key, audio_bytes=audio_bytes, progress={}, warnings=[],
-                     match_user_id=match_user_id, created_at=now, updated_at=now)
+                     match_user_id=match_user_id, source_url=source_url, batch_id=batch_id,
+                     batch_index=batch_index, created_at=now, updated_at=now)
         try:
             row.save(condition=JobRow.job_id.does_not_exist())
         except PynamoDBException as exc:
@@ -146,6 +164,28 @@ class JobStore:
             raise StorageError("could not update the job") from exc
         return True
 
+    def page_batch(self, tenant_id: str, batch_id: str, *, limit: int,
+              cursor: str | None) -> tuple[list[Job], str | None]:
+        """The jobs of one batch, in file order: their ids share the batch's prefix (a keyed
+        query of the tenant's partition, never a scan)."""
+        ensure_bound()
+        prefix = batch_job_prefix(batch_id)
+        try:
+            result = JobRow.query(
+                tenant_id, range_key_condition=JobRow.job_id.startswith(prefix), limit=limit,
+                last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="job_id",
+                                                 prefix=prefix),
+            )
+            jobs = [_job(r) for r in result]
+            return jobs, encode_cursor(result.last_evaluated_key)
+        except PynamoDBException as exc:
+            raise StorageError("could not list the batch") from exc
+
+    def set_audio(self, tenant_id: str, job_id: str, *, audio_key: str, audio_bytes: int) -> bool:
+        """The fetch step stored the remote recording here."""
+        return self._update(tenant_id, job_id, [JobRow.audio_key.set(audio_key),
+                                                JobRow.audio_bytes.set(audio_bytes)])
+
     def set_execution(self, tenant_id: str, job_id: str, execution_arn: str) -> None:
         self._update(tenant_id, job_id, [JobRow.execution_arn.set(execution_arn)])
 
@@ -179,6 +219,14 @@ class JobFiles(BlobStore):
         try:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
                                **self.sse_params())
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError("could not store the job's data") from exc
+
+    def put_file(self, key: str, fileobj: Any, content_type: str) -> None:
+        """Stream a file object (a fetched recording, possibly hundreds of MB) to S3."""
+        try:
+            self.s3.upload_fileobj(fileobj, self.bucket, key,
+                                   ExtraArgs={"ContentType": content_type, **self.sse_params()})
         except (ClientError, BotoCoreError) as exc:
             raise StorageError("could not store the job's data") from exc
 

@@ -273,6 +273,11 @@ class JobRow(Model):
     # match_me=true: whose voice profile the diarization step scores against (read at run time,
     # so a profile deleted or needing re-consent in between is not used). Never the embedding.
     match_user_id = UnicodeAttribute(null=True)
+    # A remote audio_urls entry (https://): the workflow's fetch step downloads it to audio_key.
+    source_url = UnicodeAttribute(null=True)
+    # Several audio_urls in one request: the batch (bat_...) and this file's place in it.
+    batch_id = UnicodeAttribute(null=True)
+    batch_index = NumberAttribute(null=True)
     duration_s = NumberAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)

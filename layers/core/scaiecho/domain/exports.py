@@ -1,7 +1,9 @@
 """Transcript exports (pure): RTTM, SubRip (SRT), WebVTT, JSON.
 
-They all read the serialized transcript (what ``GET /transcribe/{job_id}`` returns), so an export
-can never disagree with the JSON answer. Only ``speech`` segments become cues/lines.
+They all read the serialized transcript (the stored one, or what ``GET /transcribe/{job_id}``
+returns: segment times there are strings such as ``"0.50"``; both are read), so an export can
+never disagree with the JSON answer. Only ``speech`` segments become cues/lines. The JSON export
+is the public form (:func:`scaiecho.domain.transcripts.public_transcript`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from scaiecho.domain.transcripts import public_transcript
 from scaiecho.errors import Conflict, ValidationFailed
 
 FORMATS = ("json", "rttm", "srt", "vtt")
@@ -39,8 +42,8 @@ def _who(seg: dict[str, Any]) -> str | None:
     return seg.get("speaker_name") or seg.get("speaker")
 
 
-def _clock(seconds: float, sep: str) -> str:
-    ms = max(0, round(seconds * 1000))
+def _clock(seconds: float | str, sep: str) -> str:
+    ms = max(0, round(float(seconds) * 1000))
     h, rem = divmod(ms, 3_600_000)
     m, rem = divmod(rem, 60_000)
     s, ms = divmod(rem, 1000)
@@ -104,4 +107,4 @@ def render(transcript: dict[str, Any], fmt: str, *, file_id: str) -> str:
         return to_srt(transcript)
     if fmt == "vtt":
         return to_vtt(transcript)
-    return json.dumps(transcript, ensure_ascii=False)
+    return json.dumps(public_transcript(transcript), ensure_ascii=False)

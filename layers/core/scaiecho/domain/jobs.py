@@ -1,9 +1,14 @@
 """Transcription jobs (pure): the request, its validation, where its audio may come from.
 
 Every bad value is a 422 with its own ``error.code``, so a client can tell which field to fix.
-``audio_urls`` are never fetched from anywhere but this deployment's bucket: a URL is parsed into
-(bucket, key) and accepted only when both are ours, so no request can make the platform reach an
-arbitrary host (SSRF).
+An ``audio_urls`` entry is either an object of this deployment's bucket under the caller's tenant
+(read in place; another tenant's object or another bucket is ``audio_url_not_allowed``) or a
+remote ``https://`` recording (``http://`` only for hosts the operator allowlist names). Remote
+ones are checked here for their form only; the job workflow's fetch step downloads them through
+the hardened fetcher, which checks every address it connects to (SSRF:
+:mod:`scaiecho.domain.audio_urls`). The API function never fetches a URL.
+
+Several URLs in one request make a batch: one job per file, the same options for every file.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from scaiecho.domain.audio_urls import Allowlist, parse_remote_url
 from scaiecho.errors import ValidationFailed
 
 BACKENDS = ("pyannote", "nemo")
 DEFAULT_BACKEND = "pyannote"
 MIN_SPEAKERS, MAX_SPEAKERS = 1, 20
 MAX_SPEAKER_IDS = 100
+MAX_AUDIO_URLS = 20  # files in one batch request
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 _CONFIG_KEYS = {"backend", "min_speakers", "max_speakers"}
 _REQUEST_KEYS = {"audio_urls", "language", "diarize", "diarization_config", "speaker_ids", "match_me"}
@@ -229,25 +236,49 @@ def parse_bucket_url(url: str, *, bucket: str, region: str) -> str | None:
     return key
 
 
-def audio_key_from_url(url: Any, *, tenant_id: str, bucket: str, region: str) -> str:
-    """Validate one ``audio_urls`` entry; 422 ``audio_url_not_allowed`` unless it is ours."""
+@dataclass(frozen=True)
+class AudioSource:
+    """One ``audio_urls`` entry: an object of our bucket (``key``) or a remote URL (``url``)."""
+
+    url: str
+    key: str | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.key is None
+
+
+def _is_ours_elsewhere(url: str, bucket: str, region: str) -> bool:
+    """An s3:// URL, or an S3 https URL naming our bucket: never fetched over the internet."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme.lower() == "s3" or (host.endswith(".amazonaws.com") and (
+        host.startswith(f"{bucket}.") or parts.path.startswith(f"/{bucket}/")))
+
+
+def audio_source(url: Any, *, tenant_id: str, bucket: str, region: str,
+                 allowlist: Allowlist) -> AudioSource:
+    """Validate one ``audio_urls`` entry (its form only: nothing is fetched here)."""
     key = parse_bucket_url(url, bucket=bucket, region=region) if isinstance(url, str) else None
-    if key is None or not key.startswith(tenant_prefixes(tenant_id)):
+    if key is not None and key.startswith(tenant_prefixes(tenant_id)):
+        return AudioSource(url=url, key=key)
+    if key is not None or (isinstance(url, str) and _is_ours_elsewhere(url, bucket, region)):
         raise _fail(
             "audio_url_not_allowed",
-            "audio_urls may only name objects of this deployment's bucket under your tenant's "
-            f"prefixes (s3://{bucket}/{tenant_prefixes(tenant_id)[1]}...); other URLs are never fetched",
-            field="audio_urls", url=url if isinstance(url, str) else None,
+            "an s3:// audio URL must name an object of this deployment's bucket under your "
+            f"tenant's prefixes (s3://{bucket}/{tenant_prefixes(tenant_id)[1]}...)",
+            field="audio_urls", url=url,
         )
-    return key
+    return AudioSource(url=parse_remote_url(url, allowlist).url)
 
 
 def parse_audio_urls(raw: Any) -> list[str]:
     if not isinstance(raw, list) or not raw:
         raise _fail("invalid_audio_urls", "audio_urls must be a non-empty list of URLs",
                     field="audio_urls")
-    if len(raw) > 1:
+    if len(raw) > MAX_AUDIO_URLS:
         raise _fail("too_many_audio_urls",
-                    "one job transcribes one recording: send one URL per job",
-                    field="audio_urls", count=len(raw))
+                    f"one request transcribes at most {MAX_AUDIO_URLS} recordings (a batch); "
+                    "send the others in another request",
+                    field="audio_urls", count=len(raw), limit=MAX_AUDIO_URLS)
     return list(raw)

@@ -16,17 +16,26 @@ Text is the words joined as Whisper spells them: each word carries its own leadi
 (``" world"``, ``" you?"``), so words are concatenated and whitespace normalised.
 Gaps between speech of at least ``MIN_GAP_S`` become ``silence`` segments. (Noise and music are
 not told apart from silence here; no segment claims them.)
+
+Times are numbers (seconds, 3 decimals) in the stored transcript and everywhere inside the
+platform. Only what a client reads (``GET /transcribe/{job_id}``, ``?format=json``) writes a
+segment's ``start_time``/``end_time`` as a string with two decimals (``"0.50"``), as the
+transcription-job API document does: :func:`public_transcript` is that one edge.
+``duration`` and the platform's own ``turns`` stay numbers (the document shows ``duration`` as one;
+``turns`` keep milliseconds for the RTTM export).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 MIN_GAP_S = 1.0
 NEAREST_TURN_S = 0.5
 _SPACES = re.compile(r"\s+")
+_CENTS = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,29 @@ class Transcript:
 
     def identified_speaker_ids(self) -> list[str]:
         return sorted({s.speaker_id for s in self.segments if s.speaker_id})
+
+
+def time_text(seconds: float) -> str:
+    """A segment time as the job document writes it: seconds with two decimals, as a string.
+
+    Rounded half up from the decimal value (14.085 → "14.09"), not from its binary float.
+    """
+    return str(Decimal(repr(float(seconds))).quantize(_CENTS, rounding=ROUND_HALF_UP))
+
+
+def public_transcript(stored: dict[str, Any]) -> dict[str, Any]:
+    """The transcript a client reads: segment times as two-decimal strings (``"0.50"``).
+
+    Accepts stored transcripts of any age (numbers) and is idempotent (strings stay as they are).
+    """
+    out = dict(stored)
+    if isinstance(stored.get("segments"), list):
+        out["segments"] = [
+            {**seg, **{k: time_text(seg[k]) for k in ("start_time", "end_time") if k in seg}}
+            if isinstance(seg, dict) else seg
+            for seg in stored["segments"]
+        ]
+    return out
 
 
 def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:

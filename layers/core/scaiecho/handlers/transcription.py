@@ -7,6 +7,12 @@ from typing import Any
 from scaiecho.services import transcription_tasks
 
 
+def fetch(event: dict[str, Any]) -> dict[str, Any]:
+    return transcription_tasks.fetch(
+        tenant_id=event["tenant_id"], job_id=event["job_id"], bucket=event["bucket"],
+    )
+
+
 def run_asr(event: dict[str, Any]) -> dict[str, Any]:
     return transcription_tasks.run_asr(
         tenant_id=event["tenant_id"], job_id=event["job_id"], bucket=event["bucket"],
@@ -25,6 +31,7 @@ def merge(event: dict[str, Any]) -> dict[str, Any]:
     return transcription_tasks.merge(
         tenant_id=event["tenant_id"], job_id=event["job_id"], bucket=event["bucket"],
         options=event.get("options") or {}, asr=event["asr"], diarization=event.get("diarization") or {},
+        diarization_timeout_s=event.get("diarization_timeout_s"),
     )
 
 

@@ -74,7 +74,9 @@ def word_attribution(words: list[tuple[float, float]], segments: list[dict[str, 
         active = {r for s, e, r in reference if s <= mid < e}
         if not active:
             continue
-        hyp = next((s.get("speaker") for s in speech if s["start_time"] <= mid <= s["end_time"]), None)
+        # GET answers segment times as strings ("0.50"), as the job document writes them.
+        hyp = next((s.get("speaker") for s in speech
+                    if float(s["start_time"]) <= mid <= float(s["end_time"])), None)
         pairs.append((hyp, active))
     if not pairs:
         return 0, 0

@@ -1,18 +1,23 @@
-"""Transcription jobs: submit (upload or a URL in our bucket), poll, list, export, upload slots.
+"""Transcription jobs: submit (upload, a URL in our bucket, or remote https:// URLs), poll, list,
+batches, export, upload slots.
 
 Submitting validates everything it can before anything is stored (options, scopes, backend,
-speaker_ids, audio size/format/duration), then writes the input audio, the job row, and starts the
-Step Functions workflow whose execution name is the job id (a retry can never run a job twice).
+speaker_ids, audio size/format/duration of uploads and bucket objects, the form of remote URLs),
+then writes the input audio, the job row, and starts the Step Functions workflow whose execution
+name is the job id (a retry can never run a job twice). Remote recordings are downloaded by the
+workflow's fetch step, never here. Several ``audio_urls`` make a batch: one job per file under one
+``batch_id``, the same options for every file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from scaiecho.adapters.jobs import Job, JobFiles, JobStore, input_key
+from scaiecho.adapters.jobs import BATCH_PREFIX, Job, JobFiles, JobStore, batch_job_id, input_key
 from scaiecho.adapters.nodes import NodeStore
 from scaiecho.adapters.speakers import SpeakerStore
 from scaiecho.adapters.workflows import WorkflowRunner
@@ -22,15 +27,17 @@ from scaiecho.domain import executions
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.exports import MEDIA_TYPES, check_format, render
 from scaiecho.domain.jobs import (
+    AudioSource,
     JobStatus,
     TranscribeOptions,
-    audio_key_from_url,
+    audio_source,
     check_known_fields,
     parse_audio_urls,
     parse_options,
 )
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.domain.speakers import EnrollmentStatus, new_id
+from scaiecho.domain.transcripts import public_transcript
 from scaiecho.errors import (
     AudioEmpty,
     AudioError,
@@ -74,16 +81,28 @@ def submit_json(principal: Principal, doc: Any, *, idempotency_key: str | None =
                                code="missing_field", details={"fields": ["audio_urls"]})
     urls = parse_audio_urls(doc["audio_urls"])
     settings = get_settings()
-    key = audio_key_from_url(urls[0], tenant_id=principal.tenant_id, bucket=settings.audio_bucket,
-                             region=settings.region)
+    sources = [audio_source(u, tenant_id=principal.tenant_id, bucket=settings.audio_bucket,
+                            region=settings.region, allowlist=settings.audio_url_allowed)
+               for u in urls]
     options = _validated_options(principal, doc)
 
     def work() -> dict[str, Any]:
-        audio = _check_stored_audio(key)
-        _require_job_slot(principal.tenant_id)
-        return _start(principal, options, audio, stored=True)
+        # Every file is checked before any job exists: a bad file refuses the whole request.
+        audios = [_check_stored_audio(src.key) if src.key is not None else _remote_audio(src)
+                  for src in sources]
+        _require_job_slot(principal.tenant_id, len(sources))
+        if len(sources) == 1:
+            return _start(principal, options, audios[0], stored=True, source=sources[0])
+        return _start_batch(principal, options, sources, audios)
 
-    return _idempotent(principal, options, f"url:{key}", idempotency_key, work)
+    fingerprint = "|".join(f"url:{src.key}" if src.key is not None else f"remote:{src.url}"
+                           for src in sources)
+    return _idempotent(principal, options, fingerprint, idempotency_key, work)
+
+
+def _remote_audio(source: AudioSource) -> JobAudio:
+    """A remote recording: its key and size are known once the fetch step has stored it."""
+    return JobAudio(key="", size=0, fingerprint=source.url)
 
 
 def submit_upload(principal: Principal, fields: dict[str, Any], upload: Upload | None, *,
@@ -208,15 +227,19 @@ def _check_stored_audio(key: str) -> JobAudio:
     return JobAudio(key=key, size=size, fingerprint=key)
 
 
-def _require_job_slot(tenant_id: str) -> None:
-    """Fair use: at most max_active_jobs_per_tenant jobs QUEUED or PROCESSING (429 otherwise)."""
+def _require_job_slot(tenant_id: str, count: int = 1) -> None:
+    """Fair use: at most max_active_jobs_per_tenant jobs QUEUED or PROCESSING (429 otherwise);
+    a batch needs a slot for each of its files."""
     settings = get_settings()
     limit = settings.max_active_jobs_per_tenant
-    if JobStore().active_count(tenant_id) >= limit:
+    active = JobStore().active_count(tenant_id)
+    if active + count > limit:
         raise TooManyRequests(
-            f"your tenant already has {limit} transcription jobs queued or running; retry later",
+            f"your tenant may have {limit} transcription jobs queued or running; {active} are, and "
+            f"this request adds {count}; retry later",
             code="too_many_jobs",
-            details={"limit": limit, "retry_after_s": settings.fair_use_retry_after_s},
+            details={"limit": limit, "active": active, "requested": count,
+                     "retry_after_s": settings.fair_use_retry_after_s},
         )
 
 
@@ -229,34 +252,89 @@ def _start_upload(principal: Principal, options: TranscribeOptions, upload: Uplo
     return _start(principal, options, audio, stored=False, job_id=job_id)
 
 
-def _start(principal: Principal, options: TranscribeOptions, audio: JobAudio, *, stored: bool,
-           job_id: str | None = None) -> dict[str, Any]:
-    settings = get_settings()
-    if not settings.transcribe_state_machine_arn:
+def _workflow_arn() -> str:
+    arn = get_settings().transcribe_state_machine_arn
+    if not arn:
         raise ServiceUnavailable("transcription is not configured (no workflow)", code="workflow_error")
-    job_id = job_id or new_id("job")
-    store = JobStore()
-    job = store.create(tenant_id=principal.tenant_id, job_id=job_id, request=options.serialize(),
-                       audio_key=audio.key, audio_bytes=audio.size,
-                       match_user_id=_match_user(principal, options))
+    return arn
+
+
+def _create(principal: Principal, options: TranscribeOptions, audio: JobAudio, job_id: str, *,
+            source: AudioSource | None = None, batch_id: str | None = None,
+            batch_index: int | None = None) -> Job:
+    remote = source is not None and source.remote
+    return JobStore().create(
+        tenant_id=principal.tenant_id, job_id=job_id, request=options.serialize(),
+        # a remote recording lands here (with its format's extension) once fetched
+        audio_key=input_key(principal.tenant_id, job_id, "pending") if remote else audio.key,
+        audio_bytes=audio.size, match_user_id=_match_user(principal, options),
+        source_url=source.url if remote and source is not None else None,
+        batch_id=batch_id, batch_index=batch_index,
+    )
+
+
+def _launch(principal: Principal, options: TranscribeOptions, job: Job, audio: JobAudio, *,
+            stored: bool) -> None:
+    """Start the job's workflow; on failure the job is recorded FAILED (never QUEUED forever)."""
+    settings = get_settings()
     # Ids only: the execution history is readable by operators; the tasks read the audio key
-    # (which may carry a client's file name) from the job row.
+    # (which may carry a client's file name) and a remote URL (which may carry a signed query
+    # string) from the job row.
     payload = {
-        "tenant_id": principal.tenant_id, "job_id": job_id, "bucket": settings.audio_bucket,
+        "tenant_id": principal.tenant_id, "job_id": job.job_id, "bucket": settings.audio_bucket,
         "options": options.serialize(), "diarize": options.diarize,
+        "fetch": job.source_url is not None,
         "diarization_timeout_s": settings.diarization_timeout_s,
     }
+    store = JobStore()
     try:
-        arn = WorkflowRunner().start(settings.transcribe_state_machine_arn, payload,
-                                   name=executions.job(job_id))
+        arn = WorkflowRunner().start(_workflow_arn(), payload, name=executions.job(job.job_id))
     except ScaiEchoError as exc:
         # No job is left QUEUED forever: it says why it never ran (the input expires with uploads/).
-        store.fail(principal.tenant_id, job_id, code=exc.code, message=exc.message)
+        store.fail(principal.tenant_id, job.job_id, code=exc.code, message=exc.message)
         raise
-    store.set_execution(principal.tenant_id, job_id, arn)
+    store.set_execution(principal.tenant_id, job.job_id, arn)
     get_logger().info("transcription job queued", extra={
-        "job_id": job_id, "diarize": options.diarize, "bytes": audio.size, "stored_by_client": stored})
+        "job_id": job.job_id, "diarize": options.diarize, "bytes": audio.size,
+        "stored_by_client": stored, "remote": job.source_url is not None, "batch_id": job.batch_id})
+
+
+def _start(principal: Principal, options: TranscribeOptions, audio: JobAudio, *, stored: bool,
+           job_id: str | None = None, source: AudioSource | None = None) -> dict[str, Any]:
+    _workflow_arn()
+    job = _create(principal, options, audio, job_id or new_id("job"), source=source)
+    _launch(principal, options, job, audio, stored=stored)
     return {"job_id": job.job_id, "status": job.status.value}
+
+
+def _start_batch(principal: Principal, options: TranscribeOptions, sources: list[AudioSource],
+                 audios: list[JobAudio]) -> dict[str, Any]:
+    """One job per file under one batch id, every job with the same options."""
+    _workflow_arn()
+    batch_id = new_id(BATCH_PREFIX.rstrip("_"))
+    jobs = [_create(principal, options, audio, batch_job_id(batch_id, i), source=src,
+                    batch_id=batch_id, batch_index=i)
+            for i, (src, audio) in enumerate(zip(sources, audios, strict=True))]
+    store = JobStore()
+    statuses = {j.job_id: j.status.value for j in jobs}
+    for n, (job, audio) in enumerate(zip(jobs, audios, strict=True)):
+        try:
+            _launch(principal, options, job, audio, stored=True)
+        except ScaiEchoError as exc:
+            # The files not started yet never will be: they say why, as the failed one does.
+            for later in jobs[n + 1:]:
+                store.fail(principal.tenant_id, later.job_id, code=exc.code, message=exc.message)
+            if n == 0:
+                raise  # nothing runs: the request fails as a single job's would
+            for later in jobs[n:]:
+                statuses[later.job_id] = JobStatus.FAILED.value
+            break
+    return {
+        "batch_id": batch_id,
+        "status": JobStatus.QUEUED.value,
+        "jobs": [{"job_id": j.job_id, "index": j.batch_index, "audio_url": sources[i].url,
+                  "status": statuses[j.job_id]} for i, j in enumerate(jobs)],
+    }
 
 
 def _idempotent(principal: Principal, options: TranscribeOptions, audio_fingerprint: str,
@@ -290,6 +368,10 @@ def _summary(job: Job) -> dict[str, Any]:
         "created_at": job.created_at.isoformat(),
         "updated_at": job.updated_at.isoformat(),
     }
+    if job.source_url is not None:
+        out["audio_url"] = job.source_url
+    if job.batch_id is not None:
+        out["batch_id"], out["batch_index"] = job.batch_id, job.batch_index
     if job.status in (JobStatus.QUEUED, JobStatus.PROCESSING):
         out["progress"] = job.progress
     if job.completed_at:
@@ -303,7 +385,7 @@ def get_job(principal: Principal, job_id: str) -> dict[str, Any]:
     job = _owned(principal, job_id)
     out = _summary(job)
     if job.status == JobStatus.COMPLETED and job.result_key:
-        out.update(JobFiles().get_json(job.result_key))
+        out.update(public_transcript(JobFiles().get_json(job.result_key)))
     else:
         out["warnings"] = job.warnings
     return out
@@ -318,6 +400,45 @@ def export_job(principal: Principal, job_id: str, fmt: str) -> tuple[str, str]:
                        code="job_not_completed", details={"status": job.status.value})
     transcript = JobFiles().get_json(job.result_key)
     return render(transcript, fmt, file_id=job.job_id), MEDIA_TYPES[fmt]
+
+
+_BATCH_ID = re.compile(r"^bat_[0-9a-f]{20}$")
+
+
+def get_batch(principal: Principal, batch_id: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    """A batch's jobs in file order (tenant-scoped: another tenant's batch is not found).
+
+    ``status`` is PROCESSING while any job of the answer is QUEUED or PROCESSING (QUEUED while all
+    are), else COMPLETED; ``counts`` says how many ended COMPLETED or FAILED. With ``cursor``
+    pagination both describe the page answered (a batch holds at most 20 files, a page 200).
+    """
+    missing = NotFound(f"no transcription batch {batch_id!r}", code="batch_not_found")
+    if not _BATCH_ID.match(batch_id):
+        raise missing
+    jobs, next_cursor = JobStore().page_batch(principal.tenant_id, batch_id, limit=limit, cursor=cursor)
+    if not jobs and cursor is None:
+        raise missing
+    counts = {s.value: sum(1 for j in jobs if j.status == s) for s in JobStatus}
+    if counts["QUEUED"] == len(jobs):
+        status = JobStatus.QUEUED
+    elif counts["QUEUED"] or counts["PROCESSING"]:
+        status = JobStatus.PROCESSING
+    else:
+        status = JobStatus.COMPLETED
+    summaries = []
+    for job in jobs:
+        item: dict[str, Any] = {"job_id": job.job_id, "index": job.batch_index,
+                                "status": job.status.value}
+        if job.source_url is not None:
+            item["audio_url"] = job.source_url
+        if job.status == JobStatus.FAILED:
+            item["error"] = {"code": job.error_code or "job_failed", "message": job.error_message or ""}
+        if job.completed_at:
+            item["completed_at"] = job.completed_at.isoformat()
+        summaries.append(item)
+    return {"data": {"batch_id": batch_id, "status": status.value, "counts": counts,
+                     "request": jobs[0].request if jobs else None, "jobs": summaries},
+            "next_cursor": next_cursor}
 
 
 def list_jobs(principal: Principal, *, limit: int, cursor: str | None) -> dict[str, Any]:

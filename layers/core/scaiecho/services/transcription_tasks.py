@@ -1,5 +1,10 @@
 """The transcription workflow's steps (statemachine/transcribe.asl.json).
 
+A job submitted with a remote ``audio_urls`` entry starts with the fetch step: the hardened
+fetcher (:mod:`scaiecho.adapters.url_fetch`) downloads it into the tenant's ``uploads/`` area of
+the audio bucket, then the job runs as if the recording had been uploaded. A failed fetch fails
+the job with its specific code (``audio_url_forbidden_address``, ``audio_url_timeout``, ...).
+
 ASR and diarization run in parallel, each on a node it picks (online nodes first, in random order,
 so jobs spread over the fleet; a node that fails is skipped for the next one). Step results go to
 S3 and only their keys travel through the workflow (Step Functions payloads are capped at 256 KB).
@@ -11,19 +16,25 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 from typing import Any
 
-from scaiecho.adapters.jobs import JobFiles, JobStore, mark_speakers_used, result_key
+from scaiecho.adapters.jobs import JobFiles, JobStore, input_key, mark_speakers_used, result_key
 from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
 from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
+from scaiecho.adapters.url_fetch import FetchLimits, Resolver, fetch_audio, system_resolver
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.adapters.workflows import execution_link
+from scaiecho.audio.decode import SUPPORTED_FORMATS, check_header, detect_format
+from scaiecho.audio.probe import probe_duration_s
 from scaiecho.domain.jobs import DEFAULT_BACKEND, TranscribeOptions
 from scaiecho.domain.speakers import EnrollmentStatus
 from scaiecho.domain.transcripts import merge as merge_transcript
 from scaiecho.domain.voice_match import voice_match_scores, without_profile
 from scaiecho.errors import (
+    AudioEmpty,
     AudioError,
+    AudioUrlFailed,
     NodeError,
     NotFound,
     ScaiEchoError,
@@ -84,6 +95,75 @@ def _audio_key(store: JobStore, tenant_id: str, job_id: str) -> str:
     if job is None:
         raise NotFound(f"no transcription job {job_id!r}", code="job_not_found")
     return job.audio_key
+
+
+# ------------------------------------------------------------------ fetch (remote audio_urls)
+SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024  # larger downloads spill to the task's /tmp
+PROBE_HEAD_BYTES = 256 * 1024
+MEDIA_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
+               "m4a": "audio/mp4"}
+
+
+def sniff_audio(head: bytes) -> str:
+    """The container of a fetched recording's first bytes; audio_url_not_audio otherwise."""
+    fmt = detect_format(head)
+    if fmt is None:
+        raise AudioUrlFailed(
+            "the audio URL did not return audio this platform decodes "
+            f"(accepted: {', '.join(SUPPORTED_FORMATS)})",
+            code="audio_url_not_audio", details={"accepted": list(SUPPORTED_FORMATS)})
+    return fmt
+
+
+def fetch(*, tenant_id: str, job_id: str, bucket: str,
+          resolver: Resolver = system_resolver) -> dict[str, Any]:
+    """Download the job's remote recording into the tenant's area; the job then runs as usual.
+
+    The URL is read from the job row (the workflow input carries ids only: a URL may hold a
+    signed query string, and the execution history is readable by operators).
+    """
+    store = JobStore()
+    job = store.get(tenant_id, job_id)
+    if job is None:
+        raise NotFound(f"no transcription job {job_id!r}", code="job_not_found")
+    if job.source_url is None:
+        return {"fetched": False}
+    if not store.stage(tenant_id, job_id, "fetch", "running"):
+        return {"settled": True}
+    settings = get_settings()
+    limits = FetchLimits(max_bytes=settings.max_job_audio_bytes,
+                         timeout_s=settings.audio_url_fetch_timeout_s)
+    try:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES) as spool:
+            got = fetch_audio(job.source_url, spool, allowlist=settings.audio_url_allowed,
+                              limits=limits, sniff=sniff_audio, resolver=resolver)
+            spool.seek(0)
+            head = spool.read(PROBE_HEAD_BYTES)
+            _check_fetched(head, got.format, got.size)
+            spool.seek(0)
+            key = input_key(tenant_id, job_id, got.format)
+            JobFiles(bucket=bucket).put_file(key, spool, MEDIA_TYPES[got.format])
+        store.set_audio(tenant_id, job_id, audio_key=key, audio_bytes=got.size)
+    except ScaiEchoError as exc:
+        _record_failure(tenant_id, job_id, exc)
+        raise
+    store.stage(tenant_id, job_id, "fetch", "done")
+    get_logger().info("job audio fetched", extra={
+        "job_id": job_id, "bytes": got.size, "format": got.format, "redirects": got.redirects})
+    return {"fetched": True, "bytes": got.size}
+
+
+def _check_fetched(head: bytes, fmt: str, size: int) -> None:
+    """The checks an uploaded recording gets at submit: a sane header, a duration within limits."""
+    if size == 0:
+        raise AudioEmpty("the audio URL returned an empty file")
+    check_header(head, fmt)
+    limit = get_settings().max_job_duration_s
+    duration = probe_duration_s(head, size)
+    if duration is not None and duration > limit:
+        raise AudioError(f"the recording lasts {duration:.0f} s; the limit is {limit:.0f} s",
+                         code="audio_too_long",
+                         details={"duration_s": round(duration, 3), "limit_s": limit})
 
 
 # ------------------------------------------------------------------ ASR
@@ -248,7 +328,7 @@ def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str | No
 
 
 # ------------------------------------------------------------------ merge + failure
-def _degradation_warning(diarization: dict[str, Any]) -> str:
+def _degradation_warning(diarization: dict[str, Any], *, backend: str, timeout_s: int | None) -> str:
     error = str(diarization.get("error") or "")
     cause = diarization.get("cause")
     message = ""
@@ -258,14 +338,16 @@ def _degradation_warning(diarization: dict[str, Any]) -> str:
         message = str(cause or "")
     # Worded as the transcription-job API's clients look for it (seeds): "Diarization failed:".
     if error == "States.Timeout":
-        reason = "it did not finish in time"
+        # The document's own example: "Diarization failed: pyannote timeout after 120s. ..."
+        reason = f"{backend} timeout after {timeout_s}s" if timeout_s else f"{backend} timeout"
     else:
         reason = (message or error or "unknown error").rstrip(".")
     return f"Diarization failed: {reason}. Transcript returned without speaker labels."
 
 
 def merge(*, tenant_id: str, job_id: str, bucket: str, options: dict[str, Any],
-          asr: dict[str, Any], diarization: dict[str, Any]) -> dict[str, Any]:
+          asr: dict[str, Any], diarization: dict[str, Any],
+          diarization_timeout_s: int | None = None) -> dict[str, Any]:
     opts = TranscribeOptions.from_stored(options)
     store = JobStore()
     if asr.get("settled") or not store.stage(tenant_id, job_id, "merge", "running"):
@@ -279,7 +361,8 @@ def merge(*, tenant_id: str, job_id: str, bucket: str, options: dict[str, Any],
             if diarization.get("key"):
                 diar_doc = files.get_json(diarization["key"])
             else:
-                warnings.append(_degradation_warning(diarization))
+                warnings.append(_degradation_warning(
+                    diarization, backend=opts.diarization.backend, timeout_s=diarization_timeout_s))
         voice_match = diar_doc.pop("voice_match", None) if diar_doc is not None else None
         names, live = _names(tenant_id, diar_doc)
         if diar_doc is not None:

@@ -1,7 +1,10 @@
 """Transcription jobs. Scope scaiecho:transcribe (plus scaiecho:diarize when diarize=true).
 
-``POST /transcribe`` takes JSON (``audio_urls`` in this deployment's bucket) or multipart (file part
-``audio``, the other fields as form fields, ``diarization_config`` as a JSON string).
+``POST /transcribe`` takes JSON (``audio_urls``: objects of this deployment's bucket, or remote
+``https://`` recordings that the job workflow downloads; several URLs make a batch, one job per
+file) or multipart (file part ``audio``, the other fields as form fields, ``diarization_config`` as
+a JSON string). In the transcript, segment ``start_time``/``end_time`` are strings with two
+decimals (``"0.50"``), as the transcription-job API document writes them.
 """
 
 from __future__ import annotations
@@ -67,7 +70,16 @@ async def submit(
     principal: Principal = TranscribeScope,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> JSONResponse:
-    """Queue a transcription job: 202 with ``job_id`` and ``status``."""
+    """Queue a transcription job: 202 with ``job_id`` and ``status``.
+
+    Several ``audio_urls`` (at most 20) make a batch: 202 with ``batch_id`` and ``jobs`` (one per
+    file, in order, each with its ``job_id``); every file gets the same options. A remote
+    ``https://`` URL is downloaded by the job workflow (never by this API); a failed download fails
+    that job with a specific ``error.code`` (``audio_url_unreachable``, ``audio_url_too_large``,
+    ``audio_url_forbidden_address``, ``audio_url_timeout``, ``audio_url_not_audio``,
+    ``audio_url_too_many_redirects``, ``audio_url_not_allowed``). ``Idempotency-Key`` retries
+    answer the same job or batch.
+    """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         fields, upload = await _form_request(request)
@@ -103,13 +115,30 @@ def list_jobs(
     return transcription.list_jobs(principal, limit=limit, cursor=cursor)
 
 
+@router.get("/batches/{batch_id}")
+def get_batch(
+    batch_id: str,
+    principal: Principal = TranscribeScope,
+    limit: int = Query(50, ge=1, le=200),
+    cursor: str | None = Query(None),
+) -> dict[str, Any]:
+    """A batch's jobs in file order: each ``job_id``, ``index``, ``status`` (and ``error`` when
+    FAILED); ``status`` and ``counts`` of the batch. Poll each job for its transcript."""
+    return transcription.get_batch(principal, batch_id, limit=limit, cursor=cursor)
+
+
 @router.get("/{job_id}", response_model=None)
 def get_job(
     job_id: str,
     principal: Principal = TranscribeScope,
     fmt: str | None = Query(None, alias="format", description="json | rttm | srt | vtt"),
 ) -> dict[str, Any] | Response:
-    """The job's status, and its transcript once COMPLETED; ``?format=`` exports it."""
+    """The job's status, and its transcript once COMPLETED; ``?format=`` exports it.
+
+    Segment ``start_time``/``end_time`` are strings with two decimals (``"0.50"``), as in the
+    transcription-job API document; ``duration`` and ``turns`` times are numbers. A job of a batch
+    carries ``batch_id`` and ``batch_index``; a job of a remote URL its ``audio_url``.
+    """
     if fmt is None:
         return {"data": transcription.get_job(principal, job_id)}
     body, media_type = transcription.export_job(principal, job_id, fmt)

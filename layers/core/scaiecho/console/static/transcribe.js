@@ -3,8 +3,8 @@
 import { api, describeError } from "./api.js";
 import { clear, colourFor, errorBox, h, seconds } from "./dom.js";
 
-const STEPS = ["asr", "diarization", "merge"];
-const STEP_NAMES = { asr: "speech to text", diarization: "who spoke when", merge: "merge" };
+const STEPS = ["fetch", "asr", "diarization", "merge"];
+const STEP_NAMES = { fetch: "download", asr: "speech to text", diarization: "who spoke when", merge: "merge" };
 
 export function initTranscribe() {
   const form = document.getElementById("transcribe-form");
@@ -106,6 +106,7 @@ function progressView(job) {
       h("strong", { "data-testid": "job-state" }, job.status)),
     h("ol", { class: "steps", "aria-label": "Progress per step" }, STEPS
       .filter((s) => s !== "diarization" || job.request?.diarize !== false)
+      .filter((s) => s !== "fetch" || job.audio_url) // only a remote URL is downloaded by the job
       .map((s) => {
         const state = done ? "done" : progress[s] || "waiting";
         return h("li", { class: `step step-${state}` }, `${STEP_NAMES[s]}: ${state}`);
@@ -125,7 +126,7 @@ function speakerNames(job) {
 function renderTimeline(box, job) {
   const names = speakerNames(job);
   const turns = (job.turns && job.turns.length ? job.turns
-    : (job.segments || []).filter((s) => s.speaker)).map((t) => ({ start: t.start_time, end: t.end_time, speaker: t.speaker }));
+    : (job.segments || []).filter((s) => s.speaker)).map((t) => ({ start: Number(t.start_time), end: Number(t.end_time), speaker: t.speaker }));
   const duration = Math.max(job.duration || 0, ...turns.map((t) => t.end), 0.001);
   const labels = job.speakers?.labels?.length ? job.speakers.labels : [...new Set(turns.map((t) => t.speaker))];
   if (!labels.length) {
@@ -161,7 +162,7 @@ function renderTranscript(list, job) {
   clear(list, speech.length ? speech.map((s) => {
     const who = s.speaker_name || s.speaker;
     return h("li", { "data-speaker": s.speaker || "" },
-      h("span", { class: "time" }, `${seconds(s.start_time)}–${seconds(s.end_time)}`),
+      h("span", { class: "time" }, `${seconds(Number(s.start_time))}–${seconds(Number(s.end_time))}`),
       who ? h("span", { class: "who", style: { borderColor: colourFor(s.speaker) } }, who) : null,
       h("span", { class: "text" }, s.text));
   }) : h("li", {}, "No speech was transcribed."));
