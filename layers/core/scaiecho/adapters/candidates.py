@@ -1,4 +1,7 @@
-"""A tenant's ready speakers and their voiceprints on one node (for identification).
+"""A tenant's identification candidates and their voiceprints on one node (streaming).
+
+Candidates are ready, live speakers with enough enrolled speech (Settings
+``identification_min_speech_s``: incomplete enrollments only when the tenant opts in).
 
 Voiceprints are KMS-sealed in the warm registry; opening one is a KMS call, so opened vectors
 are cached in the process, keyed by the warm row's identity *and* its ``enrolled_at``. The
@@ -20,6 +23,7 @@ from scaiecho.adapters.tables import SpeakerRow, WarmRow, ensure_bound
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.domain.speakers import EnrollmentStatus
 from scaiecho.errors import StorageError
+from scaiecho.settings import get_settings
 
 _CACHE_SIZE = 2048
 
@@ -29,6 +33,7 @@ class Voiceprint:
     speaker_id: str
     display_name: str | None
     embedding: np.ndarray  # L2-normalised
+    external_id: str | None = None
 
 
 class TenantVoiceprints:
@@ -39,17 +44,21 @@ class TenantVoiceprints:
         self._cipher = cipher or VoiceprintCipher()
 
     def on_node(self, tenant_id: str, node_id: str) -> list[Voiceprint]:
-        """Every ready, live speaker of the tenant that has a voiceprint from ``node_id``."""
+        """Every candidate speaker of the tenant that has a voiceprint from ``node_id``."""
         ensure_bound()
+        min_speech_s = get_settings().identification_min_speech_s(tenant_id)
+        live_ready = ((SpeakerRow.enrollment_status == EnrollmentStatus.READY.value)
+                      & SpeakerRow.tombstoned_at.does_not_exist())
+        if min_speech_s > 0:
+            live_ready = live_ready & (SpeakerRow.total_speech_s >= min_speech_s)
         try:
             speakers = {
-                r.speaker_id: r.display_name
+                r.speaker_id: (r.display_name, r.external_id)
                 for r in SpeakerRow.query(
                     tenant_id,
                     range_key_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX),
-                    filter_condition=(SpeakerRow.enrollment_status == EnrollmentStatus.READY.value)
-                    & SpeakerRow.tombstoned_at.does_not_exist(),
-                    attributes_to_get=["tenant_id", "speaker_id", "display_name"],
+                    filter_condition=live_ready,
+                    attributes_to_get=["tenant_id", "speaker_id", "display_name", "external_id"],
                 )
             }
             rows = list(WarmRow.batch_get([(f"{tenant_id}#{sid}", node_id) for sid in speakers])) \
@@ -61,7 +70,8 @@ class TenantVoiceprints:
             if row.tenant_id != tenant_id or row.speaker_id not in speakers:
                 continue
             vector = self._open(row)
-            out.append(Voiceprint(row.speaker_id, speakers[row.speaker_id], vector))
+            name, external_id = speakers[row.speaker_id]
+            out.append(Voiceprint(row.speaker_id, name, vector, external_id))
         return out
 
     def _open(self, row: WarmRow) -> np.ndarray:

@@ -19,7 +19,7 @@ ENROLLMENT_COMPLETE_SPEECH_S = 12.0
 # it fits a key and a URL path. One that looks like a generated speaker id is refused, so an id in
 # ``speaker_ids`` (either kind) always means one speaker.
 EXTERNAL_ID_MAX = 64
-_EXTERNAL_ID = re.compile(r"[A-Za-z0-9_]{1,%d}" % EXTERNAL_ID_MAX)
+_EXTERNAL_ID = re.compile(rf"[A-Za-z0-9_]{{1,{EXTERNAL_ID_MAX}}}")
 _GENERATED_SPEAKER_ID = re.compile(r"spk_[0-9a-f]{20}")
 
 
@@ -102,6 +102,12 @@ class Speaker:
 
     def enrollment_complete(self, threshold_s: float = ENROLLMENT_COMPLETE_SPEECH_S) -> bool:
         return self.total_speech_s >= threshold_s
+
+    def identifiable(self, min_speech_s: float) -> bool:
+        """An identification candidate: ready, not erased, enough speech enrolled (the tenant's
+        ``Settings.identification_min_speech_s``: 0 once it opts into incomplete enrollments)."""
+        return (self.enrollment_status is EnrollmentStatus.READY and self.tombstoned_at is None
+                and self.total_speech_s >= min_speech_s)
 
     @property
     def total_enroll_duration_s(self) -> float:
