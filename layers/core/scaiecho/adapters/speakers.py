@@ -295,6 +295,30 @@ class SpeakerStore:
             raise StorageError("could not update the enrollment status") from exc
         return _speaker(row)
 
+    def mark_evicted(self, tenant_id: str, speaker_id: str, *, note: str) -> bool:
+        """``ready`` → ``evicted`` (no node holds the speaker any more). A compare-and-set on the
+        row's version: False when the speaker is no longer ready, is erased, or changed meanwhile
+        (an enrollment settling now decides instead)."""
+        ensure_bound()
+        try:
+            row = SpeakerRow.get(tenant_id, speaker_id, consistent_read=True)
+        except DoesNotExist:
+            return False
+        except PynamoDBException as exc:
+            raise StorageError("could not read the speaker") from exc
+        if row.tombstoned_at is not None or row.enrollment_status != EnrollmentStatus.READY.value:
+            return False
+        try:
+            row.update(actions=[SpeakerRow.enrollment_status.set(EnrollmentStatus.EVICTED.value),
+                                SpeakerRow.note.set(note), SpeakerRow.enrolled_on.remove(),
+                                SpeakerRow.updated_at.set(utcnow())],
+                       condition=SpeakerRow.tombstoned_at.does_not_exist())
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise StorageError("could not update the enrollment status") from exc
+        return True
+
     def delete_unconfirmed(self, speaker: Speaker, consent_id: str) -> None:
         """Compensation after a failure right after create(): remove the rows we just wrote."""
         ensure_bound()
@@ -427,6 +451,19 @@ class SpeakerStore:
                 attributes_to_get=["tenant_id", "speaker_id", "created_at", "last_used_at"],
             ):
                 yield SpeakerActivity(row.tenant_id, row.speaker_id, row.created_at, row.last_used_at)
+        except PynamoDBException as exc:
+            raise StorageError("could not scan speakers") from exc
+
+
+    def scan_live(self) -> Iterator[Speaker]:
+        """Every tenant's live speakers (the node probe's lifecycle pass: a paginated scan)."""
+        ensure_bound()
+        try:
+            for row in SpeakerRow.scan(
+                filter_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX)
+                & SpeakerRow.tombstoned_at.does_not_exist(),
+            ):
+                yield _speaker(row)
         except PynamoDBException as exc:
             raise StorageError("could not scan speakers") from exc
 

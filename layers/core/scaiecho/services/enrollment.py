@@ -30,6 +30,7 @@ from scaiecho.domain.speakers import (
 )
 from scaiecho.errors import (
     AudioError,
+    Conflict,
     NotFound,
     ScaiEchoError,
     ServiceUnavailable,
@@ -351,17 +352,8 @@ def _run_enrollment(speaker: Speaker, node_ids: list[str] | None) -> EnrollmentO
     settings = get_settings()
     if not settings.enroll_state_machine_arn:
         raise ServiceUnavailable("the enrollment workflow is not configured", code="workflow_missing")
-    payload = {
-        "tenant_id": speaker.tenant_id,
-        "speaker_id": speaker.speaker_id,
-        "bucket": settings.audio_bucket,
-        "node_ids": node_ids,
-        "samples": [
-            {"sample_id": s.sample_id, "key": s.key, "speech_s": s.speech_s} for s in speaker.samples
-        ],
-    }
     try:
-        run = WorkflowRunner().run(settings.enroll_state_machine_arn, payload,
+        run = WorkflowRunner().run(settings.enroll_state_machine_arn, _payload(speaker, node_ids),
                                    name=executions.enrollment(speaker.speaker_id))
     except ScaiEchoError as exc:
         get_logger().warning(
@@ -381,6 +373,28 @@ def _run_enrollment(speaker: Speaker, node_ids: list[str] | None) -> EnrollmentO
         "console_url": run.console_url})
     return EnrollmentOutcome(speaker.enrollment_status, list(speaker.enrolled_on),
                              f"the enrollment workflow ended {run.status}; retry POST /speakers/{{id}}/warm")
+
+
+def start_enrollment(speaker: Speaker, node_ids: list[str] | None) -> str:
+    """Start the enrollment workflow without waiting for it (the node probe's lifecycle pass):
+    its finalize step settles the speaker's status. Returns the execution ARN."""
+    settings = get_settings()
+    if not settings.enroll_state_machine_arn:
+        raise ServiceUnavailable("the enrollment workflow is not configured", code="workflow_missing")
+    return WorkflowRunner().start(settings.enroll_state_machine_arn, _payload(speaker, node_ids),
+                                  name=executions.enrollment(speaker.speaker_id))
+
+
+def _payload(speaker: Speaker, node_ids: list[str] | None) -> dict[str, Any]:
+    return {
+        "tenant_id": speaker.tenant_id,
+        "speaker_id": speaker.speaker_id,
+        "bucket": get_settings().audio_bucket,
+        "node_ids": node_ids,
+        "samples": [
+            {"sample_id": s.sample_id, "key": s.key, "speech_s": s.speech_s} for s in speaker.samples
+        ],
+    }
 
 
 def _enrollment_response(
