@@ -1,7 +1,5 @@
-"""A tenant's identification candidates and their voiceprints on one node (streaming).
-
-Candidates are ready, live speakers with enough enrolled speech (Settings
-``identification_min_speech_s``: incomplete enrollments only when the tenant opts in).
+"""A tenant's ready speakers and their voiceprints on one node (streaming identification, the
+duplicate-voice check).
 
 Voiceprints are KMS-sealed in the warm registry; opening one is a KMS call, so opened vectors
 are cached in the process, keyed by the warm row's identity *and* its ``enrolled_at``. The
@@ -23,7 +21,6 @@ from scaiecho.adapters.tables import SpeakerRow, WarmRow, ensure_bound
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.domain.speakers import EnrollmentStatus
 from scaiecho.errors import StorageError
-from scaiecho.settings import get_settings
 
 _CACHE_SIZE = 2048
 
@@ -43,10 +40,11 @@ class TenantVoiceprints:
     def __init__(self, cipher: VoiceprintCipher | None = None) -> None:
         self._cipher = cipher or VoiceprintCipher()
 
-    def on_node(self, tenant_id: str, node_id: str) -> list[Voiceprint]:
-        """Every candidate speaker of the tenant that has a voiceprint from ``node_id``."""
+    def on_node(self, tenant_id: str, node_id: str, *, min_speech_s: float = 0.0) -> list[Voiceprint]:
+        """Every ready, live speaker of the tenant that has a voiceprint from ``node_id`` and at
+        least ``min_speech_s`` of enrolled speech (identification passes the tenant's
+        ``Settings.identification_min_speech_s``; the duplicate-voice check wants them all)."""
         ensure_bound()
-        min_speech_s = get_settings().identification_min_speech_s(tenant_id)
         live_ready = ((SpeakerRow.enrollment_status == EnrollmentStatus.READY.value)
                       & SpeakerRow.tombstoned_at.does_not_exist())
         if min_speech_s > 0:

@@ -19,7 +19,7 @@ import wave
 from dataclasses import dataclass
 from typing import Any
 
-from scaiecho.audio.decode import check_sample_rate
+from scaiecho.audio.decode import check_sample_rate, detect_format
 from scaiecho.domain.auth import Principal
 from scaiecho.domain.speakers import validate_external_id
 from scaiecho.errors import (
@@ -145,8 +145,13 @@ def parse(doc: Any) -> JsonEnrollment:
 
 def _audio(doc: dict[str, Any], content_key: str, encoding_key: str, rate_key: str, *,
            upload_field: str, fallback: tuple[str, str] | None = None) -> Upload:
-    encoding_raw = doc.get(encoding_key) or (doc.get(fallback[0]) if fallback else None)
-    rate_raw = doc.get(rate_key) if rate_key in doc else (doc.get(fallback[1]) if fallback else None)
+    """One base64 recording as an Upload. ``fallback``: the fields whose encoding and rate apply
+    when this recording declares none and its bytes carry no container header of their own."""
+    data = _b64(doc[content_key], content_key)
+    encoding_raw, rate_raw = doc.get(encoding_key), doc.get(rate_key)
+    if fallback and not encoding_raw and detect_format(data) is None:
+        encoding_raw = doc.get(fallback[0])
+        rate_raw = rate_raw if rate_key in doc else doc.get(fallback[1])
     encoding = str(encoding_raw).strip().upper() if encoding_raw else None
     if encoding is not None and encoding not in _ENCODINGS:
         raise UnsupportedMediaType(
@@ -156,7 +161,6 @@ def _audio(doc: dict[str, Any], content_key: str, encoding_key: str, rate_key: s
     if rate_raw is not None and (isinstance(rate_raw, bool) or not isinstance(rate_raw, int)):
         raise ValidationFailed(f"{rate_key} must be a whole number of Hz", code="invalid_field",
                                details={"field": rate_key})
-    data = _b64(doc[content_key], content_key)
     if encoding == "LINEAR16":
         if rate_raw is None:
             raise ValidationFailed(f"{rate_key} is required for LINEAR16 (headerless) audio",

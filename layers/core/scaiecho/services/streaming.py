@@ -286,7 +286,9 @@ class StreamSessionHandler:
         out = Recognised(utterance, text, embedding)
         if embedding is not None:
             settings = get_settings()
-            candidates = self.voiceprints.on_node(session.tenant_id, embed_node.node_id)
+            candidates = self.voiceprints.on_node(
+                session.tenant_id, embed_node.node_id,
+                min_speech_s=settings.identification_min_speech_s(session.tenant_id))
             names = {v.speaker_id: v.display_name for v in candidates}
             external_ids = {v.speaker_id: v.external_id for v in candidates}
             match = best_match(
