@@ -8,7 +8,8 @@ nodes, real consent checks, real HTTP.
 * The JSON enroll-and-delete API: its ``data.json`` body with base64 audio, enrolled three times
   ("Success" until "Complete"), then deleted by the client's speaker id.
 * The speaker-id document: a client-chosen ``speakerId`` (an extension id), the 409 on reuse,
-  12 s completeness, ``speakerIds`` restricting identification, the id in transcripts.
+  12 s completeness, ``speakerIds`` restricting identification, the id in transcripts and in
+  streamed deltas.
 
 What differs from the documents, and why: host names and keys; keys travel in a header, never in
 the query string (``?apikey=`` is refused: URLs end up in logs); the consent fields this platform
@@ -35,6 +36,7 @@ import pytest
 import soundfile as sf
 
 from scaiecho.local.stack import ALL_SCOPES, LocalStack
+from scaiecho.local.stream_client import stream_samples
 from tests.e2e.conftest import COMPLETENESS_TENANT, restart_node
 from tests.e2e.speech import CONSENTS, FIXTURES, RATE, consent_form, read, wav
 from tests.e2e.test_transcription_jobs import wait
@@ -393,3 +395,14 @@ def test_speaker_id_flow_completeness_and_identification(stack: LocalStack) -> N
         plain = wait(http, unrestricted.json()["data"]["job_id"])
         assert plain["status"] == "COMPLETED", plain
         assert not any(s.get("speaker_id") for s in plain["segments"]), plain["segments"]
+
+        # The same call streamed: agent 1200's deltas carry the extension id; agent 1300's
+        # incomplete enrollment names nobody (session labels only).
+        key = http.headers["Authorization"].removeprefix("Bearer ")
+        live = stream_samples(stack.stream_url, key, call, diarize=True, language="en", speed=0)
+    assert not live.errors, live.errors
+    mine = [d for d in live.deltas if (d["start"] + d["end"]) / 2 < first_end]
+    theirs = [d for d in live.deltas if (d["start"] + d["end"]) / 2 > first_end + 0.5]
+    assert mine and theirs, live.deltas
+    assert {(d.get("speaker_label"), d.get("external_id")) for d in mine} == {(sid, extension)}, mine
+    assert all("external_id" not in d and str(d.get("speaker_label", "")) != sid for d in theirs), theirs

@@ -1,6 +1,6 @@
 """Speaker lifecycle after each node probe (statemachine/node_probe.asl.json, last step).
 
-* A ``ready`` speaker none of whose holding nodes is online any more becomes ``evicted``.
+* A ``ready`` speaker every node of which is gone (offline or deregistered) becomes ``evicted``.
 * Every online node gets the speakers it lacks (no voiceprint from it since it last came online,
   or one of another model): ``pending`` ones (no node was online at intake) are enrolled,
   ``ready`` ones re-warmed, ``evicted`` ones enrolled again (then ``ready``). The enrollment
@@ -24,7 +24,7 @@ from scaiecho.domain.speakers import EnrollmentStatus, Speaker
 from scaiecho.errors import ScaiEchoError
 from scaiecho.observability import get_logger
 from scaiecho.services.enrollment import start_enrollment
-from scaiecho.services.enrollment_tasks import EVICTED_NOTE
+from scaiecho.services.enrollment_tasks import EVICTED_NOTE, holding_nodes
 
 _ENROLLED_BY_PROBE = (EnrollmentStatus.PENDING, EnrollmentStatus.READY, EnrollmentStatus.EVICTED)
 
@@ -43,13 +43,14 @@ class SettleReport:
 def settle_speakers() -> SettleReport:
     nodes = NodeStore().list()
     online = {n.node_id: n for n in nodes if n.status == "online"}
+    holding = holding_nodes(nodes)  # what finalize counts too: not known to be gone
     store, registry = SpeakerStore(), WarmRegistry()
     report = SettleReport()
     for speaker in store.scan_live():
         rows = registry.for_speaker(speaker.tenant_id, speaker.speaker_id)
         status = speaker.enrollment_status
-        held_online = any(r.node_id in online for r in rows)
-        if (status is EnrollmentStatus.READY and not held_online
+        held = any(r.node_id in holding for r in rows)
+        if (status is EnrollmentStatus.READY and not held
                 and store.mark_evicted(speaker.tenant_id, speaker.speaker_id, note=EVICTED_NOTE)):
             report.evicted += 1
             status = EnrollmentStatus.EVICTED
