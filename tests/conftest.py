@@ -94,3 +94,12 @@ def speech_node(aws: Any) -> Iterator[Any]:
     with registered(script.answers(), online=True) as node:
         script.node = node  # type: ignore[attr-defined]
         yield script
+
+
+@pytest.fixture
+def identify_incomplete(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Identify incomplete enrollments too (deployment-wide opt-in): for tests about
+    identification whose speakers are enrolled from the fixtures' short references (reader 103's
+    holds 11.7 s of speech, under the 12 s that completes an enrollment)."""
+    monkeypatch.setenv("SCAIECHO_IDENTIFY_INCOMPLETE_ENROLLMENTS", "true")
+    _reset_settings()

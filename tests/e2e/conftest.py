@@ -3,6 +3,7 @@ real pyannote node processes. Torn down (and the process environment restored) a
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,10 @@ from scaiecho.local.stack import LocalStack, StackConfig, free_port
 
 pytestmark = pytest.mark.e2e
 
+# The tenant of tests/e2e/test_seed_speakers_e2e.py's completeness checks: it keeps the default
+# (incomplete enrollments are not identified), unlike every other e2e tenant (see `stack`).
+COMPLETENESS_TENANT = "seed-speaker-ids"
+
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
@@ -23,6 +28,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         pytest.skip("the node engine (extra [node]) is not installed")
     saved = dict(os.environ)
     os.environ["SCAIECHO_HOME"] = str(tmp_path_factory.mktemp("scaiecho-home"))
+    # The e2e tests enroll fixture readers from parts under 12 s of speech (the rest is what the
+    # jobs and streams hear), so their tenants opt into identifying incomplete enrollments.
+    os.environ["SCAIECHO_IDENTIFY_INCOMPLETE_ENROLLMENTS"] = "true"
+    os.environ["SCAIECHO_IDENTIFY_INCOMPLETE_ENROLLMENTS_BY_TENANT"] = json.dumps(
+        {COMPLETENESS_TENANT: False})
     model_dir = os.environ.get("SCAIECHO_MODEL_DIR") or str(
         Path(__file__).resolve().parents[2] / ".models" / "default"
     )

@@ -185,7 +185,7 @@ def test_a_lasting_retag_failure_undoes_the_rows(
     from tests.integration.test_enrollment import speaker_rows, stored_objects
 
     _flaky_commit(monkeypatch, failures=100)
-    resp = api.post(SPEAKERS, data=fields(external_id="emp-7"), files=files(), headers=auth(enroll_key))
+    resp = api.post(SPEAKERS, data=fields(external_id="emp_7"), files=files(), headers=auth(enroll_key))
     assert resp.status_code == 502 and resp.json()["error"]["code"] == "storage_error"
     # No row references the recordings, which stay pending and expire: no consent record can
     # outlive its audio, and the external id is free for the client's retry.

@@ -82,7 +82,7 @@ def enroll_key(make_key: Any) -> str:
 
 
 def test_enrollment_is_checked_stored_and_ready(api: Any, aws: Any, enroll_key: str) -> None:
-    resp = api.post(SPEAKERS, data=fields(external_id="emp-1"), files=files(), headers=auth(enroll_key))
+    resp = api.post(SPEAKERS, data=fields(external_id="emp_1"), files=files(), headers=auth(enroll_key))
     assert resp.status_code == 201, resp.text
     data = resp.json()["data"]
     assert data["enrollment_status"] == "ready"
@@ -90,7 +90,7 @@ def test_enrollment_is_checked_stored_and_ready(api: Any, aws: Any, enroll_key: 
     assert "note" not in data
     assert data["consent_checks"]["voice"]["status"] == "passed"
     assert data["preflight"]["passed"] is True
-    assert data["external_id"] == "emp-1"
+    assert data["external_id"] == "emp_1"
     assert data["consent"]["consent_version"]
     assert data["total_speech_s"] > 8
 
@@ -204,10 +204,10 @@ def test_other_tenants_speaker_is_404_everywhere(api: Any, make_key: Any) -> Non
 
 
 def test_external_id_reuse_is_409_and_stores_nothing(api: Any, aws: Any, enroll_key: str) -> None:
-    first = api.post(SPEAKERS, data=fields(external_id="emp-7"), files=files(), headers=auth(enroll_key))
+    first = api.post(SPEAKERS, data=fields(external_id="emp_7"), files=files(), headers=auth(enroll_key))
     assert first.status_code == 201
     before = sorted(stored_objects(aws))
-    again = api.post(SPEAKERS, data=fields(external_id="emp-7"), files=files(), headers=auth(enroll_key))
+    again = api.post(SPEAKERS, data=fields(external_id="emp_7"), files=files(), headers=auth(enroll_key))
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "speaker_exists"
     assert sorted(stored_objects(aws)) == before
@@ -215,14 +215,14 @@ def test_external_id_reuse_is_409_and_stores_nothing(api: Any, aws: Any, enroll_
 
 def test_external_id_is_unique_per_tenant_only(api: Any, make_key: Any) -> None:
     for tenant in ("acme", "globex"):
-        resp = api.post(SPEAKERS, data=fields(external_id="emp-1"), files=files(),
+        resp = api.post(SPEAKERS, data=fields(external_id="emp_1"), files=files(),
                         headers=auth(make_key(tenant, "scaiecho:enroll")))
         assert resp.status_code == 201
 
 
 def test_storage_failure_midway_leaves_no_blob_or_row(api: Any, aws: Any, enroll_key: str) -> None:
     aws.session.client("dynamodb").delete_table(TableName="scaiecho-local-consents")
-    resp = api.post(SPEAKERS, data=fields(external_id="emp-9"), files=files(), headers=auth(enroll_key))
+    resp = api.post(SPEAKERS, data=fields(external_id="emp_9"), files=files(), headers=auth(enroll_key))
     assert resp.status_code == 502
     assert resp.json()["error"]["code"] == "storage_error"
     assert aws.session.client("dynamodb").scan(TableName="scaiecho-local-speakers")["Items"] == []

@@ -130,7 +130,7 @@ def test_erasure_deletes_everything_and_evicts_every_node(
     api: Any, aws: Any, key: str, nodes: dict[str, EvictingNode]
 ) -> None:
     bring_up(nodes, "node-2")
-    resp = api.post(SPEAKERS, data=fields(external_id="emp-7"), files=files(), headers=auth(key))
+    resp = api.post(SPEAKERS, data=fields(external_id="emp_7"), files=files(), headers=auth(key))
     speaker_id = resp.json()["data"]["speaker_id"]
     warm(speaker_id, "node-1", "node-2")
     prefix = f"tenant/acme/speakers/{speaker_id}/"

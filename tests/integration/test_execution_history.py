@@ -100,6 +100,7 @@ def assert_no_personal_data(name: str, recorded: dict[str, Any], personal: list[
         assert len(value) < 4096, f"{name}: a {len(value)}-character value in the history"
 
 
+@pytest.mark.usefixtures("identify_incomplete")
 def test_executions_are_named_by_subject_and_their_history_holds_ids_only(
     api: Any, aws: Any, make_key: Any, node: ContractNode
 ) -> None:

@@ -301,7 +301,7 @@ ENROLL_FIELD_CASES: list[tuple[str, dict[str, Any], int, str]] = [
     ("name_too_long", {"display_name": "x" * 10_000}, 422, "field_too_long"),
     ("bad_language", {"language_primary": "english!!"}, 422, "invalid_language"),
     ("language_nul", {"language_primary": "e\x00n"}, 422, "invalid_language"),
-    ("external_id_long", {"external_id": "e" * 5000}, 422, "field_too_long"),
+    ("external_id_long", {"external_id": "e" * 5000}, 422, "invalid_external_id"),
 ]
 
 

@@ -151,6 +151,7 @@ def sessions() -> int:
 # ---------------------------------------------------------------- the protocol
 
 
+@pytest.mark.usefixtures("identify_incomplete")
 def test_enrolled_and_unenrolled_voices_get_their_labels(
     client: TestClient, api: Any, make_key: Any, node: ContractNode, stream_key: str,
 ) -> None:

@@ -132,6 +132,7 @@ def test_plain_job_completes_with_segments_and_exports(api: Any, node: ContractN
     assert [j["job_id"] for j in listed["data"]] == [job["job_id"]]
 
 
+@pytest.mark.usefixtures("identify_incomplete")
 def test_identification_names_the_enrolled_speaker_restricted_to_speaker_ids(
     api: Any, aws: Any, node: ContractNode, key: str, make_key: Callable[..., str]
 ) -> None:
@@ -174,6 +175,7 @@ def test_identification_names_the_enrolled_speaker_restricted_to_speaker_ids(
     ]
 
 
+@pytest.mark.usefixtures("identify_incomplete")
 def test_without_speaker_ids_every_ready_speaker_of_the_tenant_is_a_candidate(
     api: Any, node: ContractNode, key: str, make_key: Callable[..., str]
 ) -> None:

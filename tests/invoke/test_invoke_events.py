@@ -164,6 +164,8 @@ EXPECTED: dict[str, Check] = {
         res["status"] == "ready" and res["enrolled_on"] == ["node-1"])),
     "node_probe/probe_node": _equals(lambda r: {"node_id": "node-1", "status": "online",
                                                 "model_id": "contract-node"}),
+    # The speaker is ready on the one online node: nothing to evict, enroll or re-warm.
+    "node_settle/after_probe": _equals(lambda r: {"evicted": 0, "enrollments_started": 0, "errors": []}),
     "transcribe/submit_foreign_url": _status(422, "audio_url_not_allowed"),
     "transcribe/export_srt": _status(200),
     # The replayed job was uploaded: it has no remote URL, so the fetch step has nothing to do.

@@ -221,3 +221,9 @@ def test_best_match_and_session_clusters() -> None:
     assert idx == 0 and counts == [2, 1]
     idx, cents, counts = assign_session_cluster(c, cents, counts, max_clusters=2)
     assert idx in (0, 1) and sum(counts) == 4 and len(counts) == 2  # full: joins the nearest
+
+
+def test_delta_frame_carries_the_enrolled_speakers_external_id() -> None:
+    named = Delta("hi", 0, 1, speaker_label="spk_x", speaker_name="Ann", external_id="ext_1").frame(0)
+    assert named["external_id"] == "ext_1"
+    assert "external_id" not in Delta("hi", 0, 1, speaker_label="spk_0").frame(1)

@@ -163,3 +163,13 @@ def test_asr_and_diarization_warnings_are_kept_once() -> None:
     diar = dict(DIAR, warnings=["fell back to one speaker"])
     t = merge(asr, diar, diarize=True, warnings=["fell back to one speaker"]).serialize()
     assert t["warnings"] == ["fell back to one speaker", "no speech in the last minute"]
+
+
+def test_identified_segments_carry_the_speakers_external_id() -> None:
+    t = merge(ASR, DIAR, diarize=True, names={"spk_b": "Bob"}, external_ids={"spk_b": "ext_59586"})
+    speech = [s for s in t.serialize()["segments"] if s["type"] == "speech"]
+    assert speech[1]["speaker_id"] == "spk_b" and speech[1]["external_id"] == "ext_59586"
+    assert "external_id" not in speech[0]
+    # a speaker enrolled without an external id: no external_id field at all
+    plain = merge(ASR, DIAR, diarize=True, names={"spk_b": "Bob"}).serialize()["segments"]
+    assert all("external_id" not in s for s in plain)

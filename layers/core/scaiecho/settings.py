@@ -98,8 +98,13 @@ class Settings(BaseSettings):
     max_streams_per_tenant: int = 20
     fair_use_retry_after_s: int = 30
 
-    # Enrollment is "complete" once the samples hold this much speech.
+    # Enrollment is "complete" once the samples hold this much speech. An incomplete enrollment
+    # is no identification candidate (jobs, streams), and naming one in speaker_ids is 422
+    # enrollment_incomplete, unless the deployment or the tenant opts in, e.g.
+    # SCAIECHO_IDENTIFY_INCOMPLETE_ENROLLMENTS_BY_TENANT='{"acme": true}'.
     enrollment_complete_speech_s: float = 12.0
+    identify_incomplete_enrollments: bool = False
+    identify_incomplete_enrollments_by_tenant: dict[str, bool] = Field(default_factory=dict)
 
     # Erasure (GDPR Art. 17): failed node evictions are retried in the background by the
     # erasure-retry workflow, every ``erasure_retry_wait_s`` seconds, at most this many times.
@@ -289,6 +294,14 @@ class Settings(BaseSettings):
             duplicate_voice_threshold=float(
                 overrides.get("duplicate_voice_threshold", self.duplicate_voice_threshold)),
         )
+
+    def identifies_incomplete_for(self, tenant_id: str) -> bool:
+        return self.identify_incomplete_enrollments_by_tenant.get(
+            tenant_id, self.identify_incomplete_enrollments)
+
+    def identification_min_speech_s(self, tenant_id: str) -> float:
+        """The speech an enrollment needs to be an identification candidate for the tenant."""
+        return 0.0 if self.identifies_incomplete_for(tenant_id) else self.enrollment_complete_speech_s
 
     def voice_profiles_enabled_for(self, tenant_id: str) -> bool:
         return self.voice_profiles_enabled_by_tenant.get(tenant_id, self.voice_profiles_enabled)

@@ -115,7 +115,7 @@ class PriorityGate:
         with self._cond:
             if self._owner != me or not self._queue or self._queue[0][0] >= (self._holder or 0):
                 return
-            prio, depth = self._holder, self._depth
+            prio, depth = int(self._holder or 0), self._depth
             self._holder = self._owner = None
             self._depth = 0
             self.yields += 1

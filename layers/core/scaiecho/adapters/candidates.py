@@ -1,4 +1,5 @@
-"""A tenant's ready speakers and their voiceprints on one node (for identification).
+"""A tenant's ready speakers and their voiceprints on one node (streaming identification, the
+duplicate-voice check).
 
 Voiceprints are KMS-sealed in the warm registry; opening one is a KMS call, so opened vectors
 are cached in the process, keyed by the warm row's identity *and* its ``enrolled_at``. The
@@ -29,6 +30,7 @@ class Voiceprint:
     speaker_id: str
     display_name: str | None
     embedding: np.ndarray  # L2-normalised
+    external_id: str | None = None
 
 
 class TenantVoiceprints:
@@ -38,18 +40,23 @@ class TenantVoiceprints:
     def __init__(self, cipher: VoiceprintCipher | None = None) -> None:
         self._cipher = cipher or VoiceprintCipher()
 
-    def on_node(self, tenant_id: str, node_id: str) -> list[Voiceprint]:
-        """Every ready, live speaker of the tenant that has a voiceprint from ``node_id``."""
+    def on_node(self, tenant_id: str, node_id: str, *, min_speech_s: float = 0.0) -> list[Voiceprint]:
+        """Every ready, live speaker of the tenant that has a voiceprint from ``node_id`` and at
+        least ``min_speech_s`` of enrolled speech (identification passes the tenant's
+        ``Settings.identification_min_speech_s``; the duplicate-voice check wants them all)."""
         ensure_bound()
+        live_ready = ((SpeakerRow.enrollment_status == EnrollmentStatus.READY.value)
+                      & SpeakerRow.tombstoned_at.does_not_exist())
+        if min_speech_s > 0:
+            live_ready = live_ready & (SpeakerRow.total_speech_s >= min_speech_s)
         try:
             speakers = {
-                r.speaker_id: r.display_name
+                r.speaker_id: (r.display_name, r.external_id)
                 for r in SpeakerRow.query(
                     tenant_id,
                     range_key_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX),
-                    filter_condition=(SpeakerRow.enrollment_status == EnrollmentStatus.READY.value)
-                    & SpeakerRow.tombstoned_at.does_not_exist(),
-                    attributes_to_get=["tenant_id", "speaker_id", "display_name"],
+                    filter_condition=live_ready,
+                    attributes_to_get=["tenant_id", "speaker_id", "display_name", "external_id"],
                 )
             }
             rows = list(WarmRow.batch_get([(f"{tenant_id}#{sid}", node_id) for sid in speakers])) \
@@ -61,7 +68,8 @@ class TenantVoiceprints:
             if row.tenant_id != tenant_id or row.speaker_id not in speakers:
                 continue
             vector = self._open(row)
-            out.append(Voiceprint(row.speaker_id, speakers[row.speaker_id], vector))
+            name, external_id = speakers[row.speaker_id]
+            out.append(Voiceprint(row.speaker_id, name, vector, external_id))
         return out
 
     def _open(self, row: WarmRow) -> np.ndarray:

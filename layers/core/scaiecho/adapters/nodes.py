@@ -31,6 +31,7 @@ class Node:
     model_version: str | None
     last_seen: datetime | None
     last_error: str | None
+    online_since: datetime | None = None
 
     def serialize(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ def _to_domain(row: NodeRow) -> Node:
         model_version=row.model_version,
         last_seen=row.last_seen,
         last_error=row.last_error,
+        online_since=row.online_since,
     )
 
 
@@ -104,7 +106,12 @@ class NodeStore:
         ensure_bound()
         actions: list[Any] = [NodeRow.status.set("online" if online else "offline")]
         if online:
-            actions.append(NodeRow.last_seen.set(utcnow()))
+            now = utcnow()
+            # Set only when it comes (back) online: NodeRow.online_since says why.
+            before = self.get(node_id)
+            if before is None or before.status != "online" or before.online_since is None:
+                actions.append(NodeRow.online_since.set(now))
+            actions.append(NodeRow.last_seen.set(now))
             actions.append(NodeRow.last_error.remove())
             if health:
                 actions.append(NodeRow.model_id.set(str(health.get("model_id", ""))))

@@ -163,24 +163,28 @@ class SpeakerStore:
         except TransactWriteError as exc:
             reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
             if speaker.external_id and len(reasons) == 3 and reasons[2] == "ConditionalCheckFailed":
-                raise Conflict(
-                    f"a speaker with external_id {speaker.external_id!r} already exists",
-                    code="speaker_exists",
-                    details={"external_id": speaker.external_id},
+                raise external_id_conflict(
+                    speaker.external_id, self.external_id_holder(speaker.tenant_id, speaker.external_id)
                 ) from exc
             raise StorageError("could not store the speaker") from exc
         except PynamoDBException as exc:
             raise StorageError("could not store the speaker") from exc
 
-    def external_id_taken(self, tenant_id: str, external_id: str) -> bool:
+    def external_id_holder(self, tenant_id: str, external_id: str) -> str | None:
+        """The speaker id that claims ``external_id`` in this tenant (None: unclaimed)."""
         ensure_bound()
         try:
-            ExternalIdClaimRow.get(tenant_id, f"ext#{external_id}")
-            return True
+            claim = ExternalIdClaimRow.get(tenant_id, f"ext#{external_id}", consistent_read=True)
         except DoesNotExist:
-            return False
+            return None
         except PynamoDBException as exc:
             raise StorageError("could not read the speaker") from exc
+        return str(claim.claimed_by)
+
+    def by_external_id(self, tenant_id: str, external_id: str) -> Speaker | None:
+        """The tenant's speaker holding ``external_id`` (erased ones release their claim)."""
+        holder = self.external_id_holder(tenant_id, external_id)
+        return self.get(tenant_id, holder) if holder else None
 
     def get(self, tenant_id: str, speaker_id: str) -> Speaker | None:
         """Tenant-scoped read: another tenant's speaker is simply not found."""
@@ -290,6 +294,30 @@ class SpeakerStore:
         except UpdateError as exc:
             raise StorageError("could not update the enrollment status") from exc
         return _speaker(row)
+
+    def mark_evicted(self, tenant_id: str, speaker_id: str, *, note: str) -> bool:
+        """``ready`` → ``evicted`` (no node holds the speaker any more). A compare-and-set on the
+        row's version: False when the speaker is no longer ready, is erased, or changed meanwhile
+        (an enrollment settling now decides instead)."""
+        ensure_bound()
+        try:
+            row = SpeakerRow.get(tenant_id, speaker_id, consistent_read=True)
+        except DoesNotExist:
+            return False
+        except PynamoDBException as exc:
+            raise StorageError("could not read the speaker") from exc
+        if row.tombstoned_at is not None or row.enrollment_status != EnrollmentStatus.READY.value:
+            return False
+        try:
+            row.update(actions=[SpeakerRow.enrollment_status.set(EnrollmentStatus.EVICTED.value),
+                                SpeakerRow.note.set(note), SpeakerRow.enrolled_on.remove(),
+                                SpeakerRow.updated_at.set(utcnow())],
+                       condition=SpeakerRow.tombstoned_at.does_not_exist())
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise StorageError("could not update the enrollment status") from exc
+        return True
 
     def delete_unconfirmed(self, speaker: Speaker, consent_id: str) -> None:
         """Compensation after a failure right after create(): remove the rows we just wrote."""
@@ -427,6 +455,19 @@ class SpeakerStore:
             raise StorageError("could not scan speakers") from exc
 
 
+    def scan_live(self) -> Iterator[Speaker]:
+        """Every tenant's live speakers (the node probe's lifecycle pass: a paginated scan)."""
+        ensure_bound()
+        try:
+            for row in SpeakerRow.scan(
+                filter_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX)
+                & SpeakerRow.tombstoned_at.does_not_exist(),
+            ):
+                yield _speaker(row)
+        except PynamoDBException as exc:
+            raise StorageError("could not scan speakers") from exc
+
+
 class WarmRegistry:
     def put(
         self, *, tenant_id: str, speaker_id: str, node_id: str, sealed: bytes, dim: int,
@@ -478,6 +519,16 @@ class WarmRegistry:
 
     def enrolled_at(self, tenant_id: str, speaker_id: str) -> dict[str, datetime]:
         return {r.node_id: r.enrolled_at for r in self.for_speaker(tenant_id, speaker_id)}
+
+
+def external_id_conflict(external_id: str, holder: str | None) -> Conflict:
+    """409 ``speaker_exists``, naming the speaker that holds the id (seeds: update that one)."""
+    return Conflict(
+        f"a speaker with external_id {external_id!r} already exists"
+        + (f": {holder}; add samples to it instead" if holder else ""),
+        code="speaker_exists",
+        details={"external_id": external_id, "speaker_id": holder},
+    )
 
 
 def _connection() -> Connection:

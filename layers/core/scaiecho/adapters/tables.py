@@ -77,6 +77,9 @@ class NodeRow(Model):
     model_version = UnicodeAttribute(null=True)
     status = UnicodeAttribute(default="unknown")  # online | offline | unknown
     last_seen = UTCDateTimeAttribute(null=True)
+    # When it last came online (a restarted node holds no speaker it held before: the lifecycle
+    # pass re-warms every speaker whose voiceprint on it is older than this).
+    online_since = UTCDateTimeAttribute(null=True)
     last_error = UnicodeAttribute(null=True)
     embedding_dim = NumberAttribute(null=True)
 

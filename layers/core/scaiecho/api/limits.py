@@ -3,8 +3,9 @@
 * A declared ``Content-Length`` over the route's limit is refused at once (413), and a body that
   streams past it (chunked, or lying about its length) is cut off as it arrives: multipart parts
   are never spooled to disk beyond what the route could accept.
-* JSON bodies (small by nature) are read whole, up to MAX_JSON_BYTES, and must be strict JSON
-  (no NaN/Infinity, bounded nesting) before any route or FastAPI's own parser sees them.
+* JSON bodies (small by nature) are read whole, up to MAX_JSON_BYTES (JSON enrollment: its two
+  base64 recordings at the upload limit), and must be strict JSON (no NaN/Infinity, bounded
+  nesting) before any route or FastAPI's own parser sees them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ def body_limit(path: str, settings: Settings) -> int:
     return 2 * settings.max_upload_bytes + _FORM_OVERHEAD  # enrollment: reference + consent
 
 
+def json_limit(path: str, settings: Settings) -> int:
+    """JSON bodies are small, except enrollment's (POST /speakers): base64 reference + consent
+    recordings at the upload limit, plus the fields."""
+    if path.endswith("/speakers"):
+        return 2 * ((settings.max_upload_bytes + 2) // 3 * 4) + _FORM_OVERHEAD
+    return MAX_JSON_BYTES
+
+
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes",
                            code="request_too_large", details={"limit_bytes": limit})
@@ -51,7 +60,10 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        limit = body_limit(scope["path"], get_settings())
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        is_json = media == "application/json" or media.endswith("+json")
+        settings = get_settings()
+        limit = json_limit(scope["path"], settings) if is_json else body_limit(scope["path"], settings)
         declared = headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
@@ -62,9 +74,8 @@ class RequestLimits:
                 exc = _too_large(limit)
                 await _reply(scope, receive, send, exc.status, exc.code, exc.message, exc.details)
                 return
-        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if media == "application/json" or media.endswith("+json"):
-            await self._json(scope, receive, send, min(limit, MAX_JSON_BYTES))
+        if is_json:
+            await self._json(scope, receive, send, limit)
             return
         seen = 0
 

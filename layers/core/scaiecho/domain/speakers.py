@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,13 @@ from scaiecho.errors import ValidationFailed
 CONSENT_VERSION = "2026-01"  # bump when the consent wording changes; stamped on every record
 ENROLLMENT_COMPLETE_SPEECH_S = 12.0
 
+# A client's own speaker id (seeds: "alphabetic, numeric and underscore characters"), bounded so
+# it fits a key and a URL path. One that looks like a generated speaker id is refused, so an id in
+# ``speaker_ids`` (either kind) always means one speaker.
+EXTERNAL_ID_MAX = 64
+_EXTERNAL_ID = re.compile(rf"[A-Za-z0-9_]{{1,{EXTERNAL_ID_MAX}}}")
+_GENERATED_SPEAKER_ID = re.compile(r"spk_[0-9a-f]{20}")
+
 
 class EnrollmentStatus(StrEnum):
     PENDING = "pending"
@@ -24,6 +32,27 @@ class EnrollmentStatus(StrEnum):
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def is_speaker_id(value: str) -> bool:
+    """Shaped like an id this platform generated (``spk_`` + 20 hex digits)."""
+    return _GENERATED_SPEAKER_ID.fullmatch(value) is not None
+
+
+def validate_external_id(value: str, field: str = "external_id") -> str:
+    """422 ``invalid_external_id`` unless ``value`` is 1-64 letters, digits or underscores and
+    not shaped like a generated speaker id."""
+    if _EXTERNAL_ID.fullmatch(value) is None:
+        raise ValidationFailed(
+            f"{field} must be 1-{EXTERNAL_ID_MAX} letters, digits or underscores",
+            code="invalid_external_id", details={"field": field, "max_length": EXTERNAL_ID_MAX},
+        )
+    if is_speaker_id(value):
+        raise ValidationFailed(
+            f"{field} must not look like a generated speaker id (spk_ + 20 hex digits)",
+            code="invalid_external_id", details={"field": field},
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -74,6 +103,17 @@ class Speaker:
     def enrollment_complete(self, threshold_s: float = ENROLLMENT_COMPLETE_SPEECH_S) -> bool:
         return self.total_speech_s >= threshold_s
 
+    def identifiable(self, min_speech_s: float) -> bool:
+        """An identification candidate: ready, not erased, enough speech enrolled (the tenant's
+        ``Settings.identification_min_speech_s``: 0 once it opts into incomplete enrollments)."""
+        return (self.enrollment_status is EnrollmentStatus.READY and self.tombstoned_at is None
+                and self.total_speech_s >= min_speech_s)
+
+    @property
+    def total_enroll_duration_s(self) -> float:
+        """Every sample's length, speech or not (``total_speech_s`` counts speech only)."""
+        return sum(s.duration_s for s in self.samples)
+
     def serialize(self, threshold_s: float = ENROLLMENT_COMPLETE_SPEECH_S) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.speaker_id,
@@ -86,6 +126,7 @@ class Speaker:
             "enrolled_on": sorted(self.enrolled_on),
             "samples": [s.serialize() for s in self.samples],
             "total_speech_s": round(self.total_speech_s, 2),
+            "total_enroll_duration_s": round(self.total_enroll_duration_s, 2),
             "enrollment_quality": self.enrollment_quality,
             "enrollment_complete": self.enrollment_complete(threshold_s),
             "consent": {"consent_id": self.consent_id, "consent_version": self.consent_version},
@@ -159,7 +200,6 @@ _LIMITS = {
     "consent_user_full_name": 200,
     "consent_stated_purpose": 1000,
     "consent_text": 10000,
-    "external_id": 128,
 }
 
 
@@ -184,7 +224,7 @@ def validate_draft(
         "external_id": external_id,
     }
     cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
-    required = [k for k in _LIMITS if k not in ("external_id", "description") and not cleaned.get(k)]
+    required = [k for k in _LIMITS if k != "description" and not cleaned.get(k)]
     if required:
         raise ValidationFailed(
             f"required field(s) missing or empty: {', '.join(required)}",
@@ -198,6 +238,9 @@ def validate_draft(
             code="field_too_long",
             details={k: _LIMITS[k] for k in too_long},
         )
+    external = cleaned.get("external_id") or None
+    if external is not None:
+        validate_external_id(str(external))
     lang = str(cleaned["language_primary"])
     if not all(c.isalnum() or c == "-" for c in lang):
         raise ValidationFailed(
@@ -210,7 +253,7 @@ def validate_draft(
         consent_full_name=str(cleaned["consent_user_full_name"]),
         consent_purpose=str(cleaned["consent_stated_purpose"]),
         consent_text=str(cleaned["consent_text"]),
-        external_id=cleaned.get("external_id") or None,
+        external_id=external,
         allow_duplicate_voice=parse_flag("allow_duplicate_voice", allow_duplicate_voice),
     )
 

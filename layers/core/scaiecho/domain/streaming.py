@@ -192,6 +192,7 @@ class Delta:
     final: bool = True
     speaker_label: str | None = None
     speaker_name: str | None = None  # an enrolled speaker's display name
+    external_id: str | None = None  # that speaker's client-chosen id, when it has one
     match_score: float | None = None
     voice_match_score: float | None = None  # match_me: how likely this is the caller's own voice
 
@@ -204,6 +205,8 @@ class Delta:
             out["speaker_label"] = self.speaker_label
             if self.speaker_name is not None:
                 out["speaker_name"] = self.speaker_name
+            if self.external_id is not None:
+                out["external_id"] = self.external_id
             if self.match_score is not None:
                 out["match_score"] = round(self.match_score, 4)
             if self.voice_match_score is not None:

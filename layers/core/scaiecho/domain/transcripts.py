@@ -57,6 +57,7 @@ class Identity:
     speaker_id: str
     score: float
     name: str | None = None
+    external_id: str | None = None
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Segment:
     speaker: str | None = None
     speaker_id: str | None = None
     speaker_name: str | None = None
+    external_id: str | None = None  # the identified speaker's client-chosen id, when it has one
     match_score: float | None = None
     voice_match_score: float | None = None  # match_me: this speaker vs the caller's voice profile
 
@@ -85,6 +87,8 @@ class Segment:
             if self.speaker_id is not None:
                 out["speaker_id"] = self.speaker_id
                 out["speaker_name"] = self.speaker_name
+                if self.external_id is not None:
+                    out["external_id"] = self.external_id
                 out["match_score"] = round(self.match_score or 0.0, 3)
             if self.voice_match_score is not None:
                 out["voiceMatchScore"] = round(self.voice_match_score, 3)
@@ -264,17 +268,20 @@ def merge(
     names: dict[str, str | None] | None = None,
     warnings: list[str] | None = None,
     voice_match: dict[str, float] | None = None,
+    external_ids: dict[str, str | None] | None = None,
 ) -> Transcript:
     """The transcript of one job.
 
     ``asr``: the node's transcribe data; ``diarization``: its diarize data (None when not asked for
     or when it failed: then the transcript is the plain one, without speaker fields, and says why
-    in ``warnings``). ``names``: display names of enrolled speakers by speaker_id.
+    in ``warnings``). ``names``: display names of enrolled speakers by speaker_id;
+    ``external_ids``: their client-chosen ids, by speaker_id.
     ``voice_match``: with match_me, the score of each node label against the caller's voice
     profile (``domain.voice_match.voice_match_scores``); every speech segment of a scored label
     carries it as ``voiceMatchScore`` (the profile's own segments high, everyone else's below 0.5).
     """
     names = names or {}
+    external_ids = external_ids or {}
     notes = list(warnings or []) + [str(w) for w in asr.get("warnings") or []]
     diarized = diarize and diarization is not None
     turns: list[Turn] = []
@@ -287,7 +294,8 @@ def merge(
         for label, ident in (diarization.get("identified") or {}).items():
             sid = ident.get("speaker_id")
             if sid:
-                identified[label] = Identity(sid, float(ident.get("score") or 0.0), names.get(sid))
+                identified[label] = Identity(sid, float(ident.get("score") or 0.0), names.get(sid),
+                                             external_ids.get(sid))
         pieces = _diarized_pieces(asr_segments, turns, exclusive)
     else:
         pieces = _plain_pieces(asr_segments)
@@ -313,6 +321,7 @@ def merge(
             ident = identified.get(piece.label)
             if ident is not None:
                 seg.speaker_id, seg.speaker_name, seg.match_score = ident.speaker_id, ident.name, ident.score
+                seg.external_id = ident.external_id
             if voice_match and piece.label in voice_match:
                 seg.voice_match_score = min(max(float(voice_match[piece.label]), 0.0), 1.0)
         segments.append(seg)

@@ -1,4 +1,5 @@
-"""Step Functions task: probe one node's health and record it in the node registry."""
+"""Step Functions tasks of the node probe: probe one node's health and record it in the node
+registry; then settle the speakers' lifecycle (statemachine/node_probe.asl.json)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from scaiecho.adapters.nodes import NodeClient, NodeStore
 from scaiecho.errors import NodeError, ValidationFailed
+from scaiecho.services import lifecycle
 
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
@@ -21,3 +23,10 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         return {"node_id": node_id, "status": "offline", "error": exc.message}
     store.record_probe(node_id, online=True, health=health, error=None)
     return {"node_id": node_id, "status": "online", "model_id": health.get("model_id")}
+
+
+def settle(event: dict[str, Any]) -> dict[str, Any]:
+    """The probe's last step: evict speakers no online node holds, enroll/re-warm the rest on the
+    online nodes that lack them (reads the node registry the probes just wrote, not ``event``)."""
+    del event  # the per-node results only say what the registry now holds
+    return lifecycle.settle_speakers().serialize()

@@ -9,7 +9,7 @@ from typing import Any
 
 from scaiecho.adapters.blobs import BlobStore
 from scaiecho.adapters.nodes import NodeStore
-from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
+from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry, external_id_conflict
 from scaiecho.adapters.tables import utcnow
 from scaiecho.adapters.workflows import WorkflowRunner
 from scaiecho.domain import executions
@@ -26,6 +26,7 @@ from scaiecho.domain.speakers import (
     new_id,
     quality_grade,
     validate_draft,
+    validate_external_id,
 )
 from scaiecho.errors import (
     AudioError,
@@ -114,11 +115,10 @@ def _enroll(
     consent_audio = _check_consent_audio(consent)
 
     store = SpeakerStore()
-    if draft.external_id and store.external_id_taken(principal.tenant_id, draft.external_id):
-        raise Conflict(
-            f"a speaker with external_id {draft.external_id!r} already exists",
-            code="speaker_exists", details={"external_id": draft.external_id},
-        )
+    if draft.external_id:
+        holder = store.external_id_holder(principal.tenant_id, draft.external_id)
+        if holder is not None:
+            raise external_id_conflict(draft.external_id, holder)
     # Before anything is stored: whose voice is the consent, what did it say, is it a new voice.
     verdict = _require_valid_consent(principal.tenant_id, draft, ref, consent_audio)
     duplicate_of = _duplicate_voice(principal.tenant_id, draft, verdict)
@@ -269,10 +269,30 @@ def get_speaker(principal: Principal, speaker_id: str) -> dict[str, Any]:
     return _get_live(principal, speaker_id).serialize(get_settings().enrollment_complete_speech_s)
 
 
-def list_speakers(principal: Principal, *, limit: int, cursor: str | None) -> dict[str, Any]:
-    speakers, next_cursor = SpeakerStore().page(principal.tenant_id, limit=limit, cursor=cursor)
+def list_speakers(
+    principal: Principal, *, limit: int, cursor: str | None, external_id: str | None = None
+) -> dict[str, Any]:
+    """A page of the tenant's speakers; with ``external_id``, the one holding it (or none)."""
     threshold = get_settings().enrollment_complete_speech_s
+    if external_id is not None:
+        speaker = find_by_external_id(principal, validate_external_id(external_id))
+        return {"data": [speaker.serialize(threshold)] if speaker else [], "next_cursor": None}
+    speakers, next_cursor = SpeakerStore().page(principal.tenant_id, limit=limit, cursor=cursor)
     return {"data": [s.serialize(threshold) for s in speakers], "next_cursor": next_cursor}
+
+
+def find_by_external_id(principal: Principal, external_id: str) -> Speaker | None:
+    speaker = SpeakerStore().by_external_id(principal.tenant_id, external_id)
+    return speaker if speaker is not None and speaker.tombstoned_at is None else None
+
+
+def speaker_id_for_external_id(principal: Principal, external_id: str) -> str:
+    """The id of the tenant's live speaker holding ``external_id`` (404 ``speaker_not_found``)."""
+    speaker = find_by_external_id(principal, validate_external_id(external_id))
+    if speaker is None:
+        raise NotFound(f"no speaker with external_id {external_id!r}", code="speaker_not_found",
+                       details={"external_id": external_id})
+    return speaker.speaker_id
 
 
 def get_live_speaker(principal: Principal, speaker_id: str) -> Speaker:
@@ -332,17 +352,8 @@ def _run_enrollment(speaker: Speaker, node_ids: list[str] | None) -> EnrollmentO
     settings = get_settings()
     if not settings.enroll_state_machine_arn:
         raise ServiceUnavailable("the enrollment workflow is not configured", code="workflow_missing")
-    payload = {
-        "tenant_id": speaker.tenant_id,
-        "speaker_id": speaker.speaker_id,
-        "bucket": settings.audio_bucket,
-        "node_ids": node_ids,
-        "samples": [
-            {"sample_id": s.sample_id, "key": s.key, "speech_s": s.speech_s} for s in speaker.samples
-        ],
-    }
     try:
-        run = WorkflowRunner().run(settings.enroll_state_machine_arn, payload,
+        run = WorkflowRunner().run(settings.enroll_state_machine_arn, _payload(speaker, node_ids),
                                    name=executions.enrollment(speaker.speaker_id))
     except ScaiEchoError as exc:
         get_logger().warning(
@@ -362,6 +373,28 @@ def _run_enrollment(speaker: Speaker, node_ids: list[str] | None) -> EnrollmentO
         "console_url": run.console_url})
     return EnrollmentOutcome(speaker.enrollment_status, list(speaker.enrolled_on),
                              f"the enrollment workflow ended {run.status}; retry POST /speakers/{{id}}/warm")
+
+
+def start_enrollment(speaker: Speaker, node_ids: list[str] | None) -> str:
+    """Start the enrollment workflow without waiting for it (the node probe's lifecycle pass):
+    its finalize step settles the speaker's status. Returns the execution ARN."""
+    settings = get_settings()
+    if not settings.enroll_state_machine_arn:
+        raise ServiceUnavailable("the enrollment workflow is not configured", code="workflow_missing")
+    return WorkflowRunner().start(settings.enroll_state_machine_arn, _payload(speaker, node_ids),
+                                  name=executions.enrollment(speaker.speaker_id))
+
+
+def _payload(speaker: Speaker, node_ids: list[str] | None) -> dict[str, Any]:
+    return {
+        "tenant_id": speaker.tenant_id,
+        "speaker_id": speaker.speaker_id,
+        "bucket": get_settings().audio_bucket,
+        "node_ids": node_ids,
+        "samples": [
+            {"sample_id": s.sample_id, "key": s.key, "speech_s": s.speech_s} for s in speaker.samples
+        ],
+    }
 
 
 def _enrollment_response(

@@ -19,9 +19,19 @@ from scaiecho.observability import get_logger
 
 PROBE_TIMEOUT_S = 10.0
 NO_NODE_NOTE = (
-    "no pyannote node is online; the speaker is stored and will be enrolled by "
-    "POST /speakers/{id}/warm once a node is up"
+    "no pyannote node is online; the speaker is stored and is enrolled as soon as the node probe "
+    "sees a node come online (or by POST /speakers/{id}/warm)"
 )
+EVICTED_NOTE = (
+    "every node that held this speaker is gone; it is enrolled again as soon as the node probe "
+    "sees a node come online (or by POST /speakers/{id}/warm)"
+)
+
+
+def holding_nodes(nodes: list[Node]) -> set[str]:
+    """Nodes that can hold a speaker: registered and not known to be offline (a node is gone once
+    a probe found it unreachable or it was deregistered)."""
+    return {n.node_id for n in nodes if n.status != "offline"}
 
 
 def probe(nodes: list[Node]) -> tuple[list[Node], list[dict[str, str]]]:
@@ -102,8 +112,9 @@ def finalize(
     unavailable: list[dict[str, Any]], results: list[dict[str, Any]],
     execution_arn: str | None = None, started_at: str | None = None,
 ) -> dict[str, Any]:
-    registered = {n.node_id for n in NodeStore().list()}
-    warm = sorted(n for n in WarmRegistry().enrolled_at(tenant_id, speaker_id) if n in registered)
+    holding = holding_nodes(NodeStore().list())
+    enrolled = WarmRegistry().enrolled_at(tenant_id, speaker_id)
+    warm = sorted(n for n in enrolled if n in holding)
     failed = [r["node_id"] for r in results if not r.get("ok")]
     note: str | None = None
     if warm:
@@ -114,6 +125,9 @@ def finalize(
             f"enrollment failed on every online node ({', '.join(failed)}); "
             "retry with POST /speakers/{id}/warm"
         )
+    elif enrolled:  # it was held, and every node that held it is gone
+        status = EnrollmentStatus.EVICTED
+        note = EVICTED_NOTE
     else:
         status = EnrollmentStatus.PENDING
         note = NO_NODE_NOTE

@@ -82,6 +82,7 @@ class Recognised:
     embedding: np.ndarray | None = None
     speaker_id: str | None = None
     speaker_name: str | None = None
+    external_id: str | None = None
     score: float | None = None
     voice_match_score: float | None = None
 
@@ -315,8 +316,11 @@ class StreamSessionHandler:
         out = Recognised(utterance, text, embedding)
         if embedding is not None:
             settings = get_settings()
-            candidates = self.voiceprints.on_node(session.tenant_id, embed_node.node_id)
+            candidates = self.voiceprints.on_node(
+                session.tenant_id, embed_node.node_id,
+                min_speech_s=settings.identification_min_speech_s(session.tenant_id))
             names = {v.speaker_id: v.display_name for v in candidates}
+            external_ids = {v.speaker_id: v.external_id for v in candidates}
             match = best_match(
                 embedding, [Candidate(v.speaker_id, v.embedding) for v in candidates],
                 threshold=settings.id_threshold or COSINE_THRESHOLD,
@@ -325,6 +329,7 @@ class StreamSessionHandler:
             if match is not None:
                 out.speaker_id, out.score = match.speaker_id, match.score
                 out.speaker_name = names.get(match.speaker_id)
+                out.external_id = external_ids.get(match.speaker_id)
             if profile is not None and len(profile.embedding) == embedding.size:
                 cos = float(cosine_matrix(embedding, np.asarray(profile.embedding))[0, 0])
                 out.voice_match_score = float(score_from_cosine(
@@ -383,6 +388,7 @@ class StreamSessionHandler:
                 delta = Delta(
                     text=r.text, start=r.utterance.start / RATE, end=r.utterance.end / RATE,
                     final=True, speaker_label=label, speaker_name=r.speaker_name if r.speaker_id else None,
+                    external_id=r.external_id if r.speaker_id else None,
                     match_score=r.score, voice_match_score=r.voice_match_score,
                 )
                 out.append((session.seq + i, delta))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scaiecho.adapters.jobs import BATCH_PREFIX, Job, JobFiles, JobStore, batch_job_id, input_key
@@ -36,7 +36,7 @@ from scaiecho.domain.jobs import (
     parse_options,
 )
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
-from scaiecho.domain.speakers import EnrollmentStatus, new_id
+from scaiecho.domain.speakers import EnrollmentStatus, is_speaker_id, new_id
 from scaiecho.domain.transcripts import public_transcript
 from scaiecho.errors import (
     AudioEmpty,
@@ -133,7 +133,8 @@ def _validated_options(principal: Principal, doc: dict[str, Any]) -> TranscribeO
     if options.diarize:
         require_scopes(principal, Scope.DIARIZE)
         _require_backend(options.diarization.backend)
-        _require_speakers(principal.tenant_id, options.speaker_ids)
+        options = replace(options, speaker_ids=_require_speakers(principal.tenant_id,
+                                                                 options.speaker_ids))
     if options.match_me:
         # The same gates as the voice-profile routes: 404 feature_not_available when voice
         # profiles are off for the tenant, 403 user_key_required for a key bound to no user.
@@ -157,21 +158,40 @@ def _require_backend(backend: str) -> None:
         )
 
 
-def _require_speakers(tenant_id: str, speaker_ids: tuple[str, ...]) -> None:
+def _require_speakers(tenant_id: str, speaker_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The speaker ids ``speaker_ids`` names (generated ids, or the clients' own external ids);
+    422 ``invalid_speaker_ids`` for unknown or not-ready ones, 422 ``enrollment_incomplete`` for
+    one with too little speech to be identified (unless the tenant opts in)."""
     store = SpeakerStore()
-    unknown, not_ready = [], []
+    settings = get_settings()
+    min_speech_s = settings.identification_min_speech_s(tenant_id)
+    resolved: list[str] = []
+    unknown, not_ready, incomplete = [], [], []
     for sid in speaker_ids:
-        speaker = store.get(tenant_id, sid)
+        speaker = store.get(tenant_id, sid) if is_speaker_id(sid) else store.by_external_id(tenant_id, sid)
         if speaker is None or speaker.tombstoned_at is not None:
             unknown.append(sid)
         elif speaker.enrollment_status != EnrollmentStatus.READY:
             not_ready.append(sid)
+        elif not speaker.identifiable(min_speech_s):
+            incomplete.append(sid)
+        else:
+            resolved.append(speaker.speaker_id)
     if unknown or not_ready:
         raise ValidationFailed(
             "speaker_ids must name ready speakers of your tenant",
             code="invalid_speaker_ids",
             details={"unknown": unknown, "not_ready": not_ready},
         )
+    if incomplete:
+        raise ValidationFailed(
+            f"enrollment incomplete (under {settings.enrollment_complete_speech_s:g} s of speech): "
+            f"{', '.join(incomplete)}; add samples first",
+            code="enrollment_incomplete",
+            details={"speaker_ids": incomplete,
+                     "enrollment_complete_threshold_s": settings.enrollment_complete_speech_s},
+        )
+    return tuple(dict.fromkeys(resolved))
 
 
 def _limits_error(size: int) -> PayloadTooLarge:

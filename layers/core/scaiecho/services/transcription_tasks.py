@@ -28,7 +28,6 @@ from scaiecho.adapters.workflows import execution_link
 from scaiecho.audio.decode import SUPPORTED_FORMATS, check_header, detect_format
 from scaiecho.audio.probe import probe_duration_s
 from scaiecho.domain.jobs import DEFAULT_BACKEND, TranscribeOptions
-from scaiecho.domain.speakers import EnrollmentStatus
 from scaiecho.domain.transcripts import merge as merge_transcript
 from scaiecho.domain.voice_match import voice_match_scores, without_profile
 from scaiecho.errors import (
@@ -196,20 +195,21 @@ def run_asr(*, tenant_id: str, job_id: str, bucket: str, audio_key: str | None =
 
 # ------------------------------------------------------------------ diarization
 def _tenant_ready_speakers(tenant_id: str, restrict: list[str]) -> list[str]:
+    """The tenant's identification candidates (of ``restrict`` when given), as of now."""
     store = SpeakerStore()
+    min_speech_s = get_settings().identification_min_speech_s(tenant_id)
     if restrict:
         out = []
         for sid in restrict:
             speaker = store.get(tenant_id, sid)
-            ready = speaker is not None and speaker.enrollment_status == EnrollmentStatus.READY
-            if ready and speaker is not None and speaker.tombstoned_at is None:
+            if speaker is not None and speaker.identifiable(min_speech_s):
                 out.append(sid)
         return out
     ids: list[str] = []
     cursor: str | None = None
     while True:
         page, cursor = store.page(tenant_id, limit=200, cursor=cursor)
-        ids += [s.speaker_id for s in page if s.enrollment_status == EnrollmentStatus.READY]
+        ids += [s.speaker_id for s in page if s.identifiable(min_speech_s)]
         if not cursor:
             return ids
 
@@ -364,13 +364,14 @@ def merge(*, tenant_id: str, job_id: str, bucket: str, options: dict[str, Any],
                 warnings.append(_degradation_warning(
                     diarization, backend=opts.diarization.backend, timeout_s=diarization_timeout_s))
         voice_match = diar_doc.pop("voice_match", None) if diar_doc is not None else None
-        names, live = _names(tenant_id, diar_doc)
+        names, live, external_ids = _names(tenant_id, diar_doc)
         if diar_doc is not None:
             # A speaker erased while the job ran is never named.
             diar_doc["identified"] = {k: v for k, v in (diar_doc.get("identified") or {}).items()
                                       if v.get("speaker_id") in live}
         transcript = merge_transcript(asr_doc, diar_doc, diarize=opts.diarize, names=names,
-                                      warnings=warnings, voice_match=voice_match)
+                                      warnings=warnings, voice_match=voice_match,
+                                      external_ids=external_ids)
         out = transcript.serialize()
         key = result_key(tenant_id, job_id, "transcript")
         files.put_json(key, out)
@@ -385,15 +386,19 @@ def merge(*, tenant_id: str, job_id: str, bucket: str, options: dict[str, Any],
     return {"status": "COMPLETED", "result_key": key}
 
 
-def _names(tenant_id: str, diarization: dict[str, Any] | None) -> tuple[dict[str, str | None], set[str]]:
+def _names(tenant_id: str, diarization: dict[str, Any] | None
+           ) -> tuple[dict[str, str | None], set[str], dict[str, str | None]]:
+    """Display names, live ids and external ids of the identified speakers."""
     ids = {v.get("speaker_id") for v in ((diarization or {}).get("identified") or {}).values()}
     store = SpeakerStore()
     names: dict[str, str | None] = {}
+    external_ids: dict[str, str | None] = {}
     for sid in sorted(i for i in ids if i):
         speaker = store.get(tenant_id, sid)
         if speaker is not None and speaker.tombstoned_at is None:
             names[sid] = speaker.display_name
-    return names, set(names)
+            external_ids[sid] = speaker.external_id
+    return names, set(names), external_ids
 
 
 def fail(*, tenant_id: str, job_id: str, error: dict[str, Any],

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from scaiecho.api.deps import requires
 from scaiecho.domain.auth import Principal, Scope
-from scaiecho.services import erasure
+from scaiecho.services import enrollment, erasure
 
 router = APIRouter(tags=["erasure"])
 
@@ -19,6 +19,15 @@ def erase_speaker(speaker_id: str, principal: Principal = requires(Scope.ENROLL)
 
     Safe to repeat: a repeat answers the same ``audit_id`` with ``"repeated": true``.
     """
+    return {"data": erasure.erase_speaker(principal, speaker_id)}
+
+
+@router.delete("/speakers/by-external-id/{external_id}")
+def erase_speaker_by_external_id(
+    external_id: str, principal: Principal = requires(Scope.ENROLL)
+) -> dict[str, Any]:
+    """Erase the speaker holding the client's own id (``external_id`` / ``speakerId``)."""
+    speaker_id = enrollment.speaker_id_for_external_id(principal, external_id)
     return {"data": erasure.erase_speaker(principal, speaker_id)}
 
 

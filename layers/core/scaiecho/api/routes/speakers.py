@@ -4,21 +4,64 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, File, Form, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from scaiecho.api.deps import requires
 from scaiecho.api.uploads import read_upload
 from scaiecho.domain.auth import Principal, Scope
-from scaiecho.services import consents, enrollment
+from scaiecho.domain.json_documents import InvalidJson, loads_strict
+from scaiecho.errors import ValidationFailed
+from scaiecho.services import consents, enrollment, json_enrollment
 
 router = APIRouter(prefix="/speakers", tags=["speakers"])
 EnrollScope = requires(Scope.ENROLL)
 
+# POST /speakers also takes a JSON body (base64 audio): documented here, read by _json_document.
+_JSON_ENROLLMENT_DOC: dict[str, Any] = {
+    "requestBody": {"content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["content"],
+        "properties": {
+            "content": {"type": "string", "description": "the reference recording, base64"},
+            "encoding": {"type": "string",
+                         "enum": ["LINEAR16", "WAV", "FLAC", "MP3", "OGG", "OGG_OPUS", "M4A"],
+                         "description": "absent: recognised from the bytes"},
+            "sampleRate": {"type": "integer", "description": "Hz; required for LINEAR16"},
+            "languageCode": {"type": "string", "default": "en-US"},
+            "speakerId": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,64}$",
+                          "description": "the client's speaker id (external_id); sent again with "
+                                         "new audio, it adds a sample to that speaker"},
+            "display_name": {"type": "string"},
+            "description": {"type": "string"},
+            "consent_user_full_name": {"type": "string"},
+            "consent_stated_purpose": {"type": "string"},
+            "consent_text": {"type": "string"},
+            "consent_content": {"type": "string", "description": "the consent recording, base64"},
+            "consent_encoding": {"type": "string"},
+            "consent_sample_rate": {"type": "integer"},
+            "allow_duplicate_voice": {"type": "boolean"},
+        },
+    }}}},
+}
 
-@router.post("", status_code=201)
+
+async def _json_document(request: Request) -> Any:
+    """The body when it is JSON (None for a multipart form). The body-limits middleware has
+    already bounded its size and checked that it is strict JSON."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        return None
+    try:
+        return loads_strict(await request.body())
+    except InvalidJson as exc:
+        raise ValidationFailed(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+@router.post("", status_code=201, openapi_extra=_JSON_ENROLLMENT_DOC)
 def create_speaker(
     principal: Principal = EnrollScope,
+    json_document: Any = Depends(_json_document),
     display_name: str | None = Form(None),
     language_primary: str | None = Form(None),
     description: str | None = Form(None),
@@ -31,7 +74,15 @@ def create_speaker(
     consent: UploadFile | None = File(None),
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> JSONResponse:
-    """Enroll a speaker: reference + consent recordings, consent metadata; fans out to the nodes."""
+    """Enroll a speaker: reference + consent recordings, consent metadata; fans out to the nodes.
+
+    A JSON body (base64 audio) enrolls a new speaker (201), or, when its ``speakerId`` is already
+    held, adds its audio as a sample of that speaker (200); both answer ``enrollment_complete``.
+    """
+    if json_document is not None:
+        result = json_enrollment.enroll_from_json(principal, json_document,
+                                                  idempotency_key=idempotency_key)
+        return JSONResponse({"data": result.data}, status_code=201 if result.created else 200)
     fields = {
         "display_name": display_name,
         "language_primary": language_primary,
@@ -54,8 +105,27 @@ def list_speakers(
     principal: Principal = EnrollScope,
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = Query(None),
+    external_id: str | None = Query(None, description="only the speaker holding this id"),
 ) -> dict[str, Any]:
-    return enrollment.list_speakers(principal, limit=limit, cursor=cursor)
+    return enrollment.list_speakers(principal, limit=limit, cursor=cursor, external_id=external_id)
+
+
+# The client's own id in a path: under by-external-id/, so it never shadows a generated speaker id.
+@router.get("/by-external-id/{external_id}")
+def get_speaker_by_external_id(external_id: str, principal: Principal = EnrollScope) -> dict[str, Any]:
+    speaker_id = enrollment.speaker_id_for_external_id(principal, external_id)
+    return {"data": enrollment.get_speaker(principal, speaker_id)}
+
+
+@router.post("/by-external-id/{external_id}/samples", status_code=201)
+def add_sample_by_external_id(
+    external_id: str,
+    principal: Principal = EnrollScope,
+    reference: UploadFile | None = File(None),
+) -> JSONResponse:
+    speaker_id = enrollment.speaker_id_for_external_id(principal, external_id)
+    data = enrollment.add_sample(principal, speaker_id, read_upload("reference", reference))
+    return JSONResponse({"data": data}, status_code=201)
 
 
 @router.get("/{speaker_id}")
