@@ -332,3 +332,17 @@ def test_checker_flags_wildcards_and_star_resources() -> None:
     assert not bad({"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": "*",
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
                    kind="resource-policy")
+
+
+def test_the_node_endpoint_scales_on_invocations_per_instance(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    target = resources["NodeScalableTarget"]["Properties"]
+    assert target["ServiceNamespace"] == "sagemaker"
+    assert target["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert "NodeEndpoint.EndpointName" in str(target["ResourceId"])
+    policy = resources["NodeScalingPolicy"]["Properties"]
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    config = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert config["PredefinedMetricSpecification"]["PredefinedMetricType"] == \
+        "SageMakerVariantInvocationsPerInstance"
+    assert resources["NodeScalableTarget"]["Condition"] == resources["NodeEndpoint"]["Condition"]
