@@ -49,10 +49,15 @@ class Settings(BaseSettings):
     # stack turns this off and the adapter polls DescribeExecution instead.
     workflow_sync_api: bool = True
     workflow_wait_s: float = 60.0
+    # Enrollments in intake at once per API process, and how long one waits for a slot before a
+    # 429 intake_busy (services/intake_slots.py; make bench-load measured the default).
+    intake_concurrency: int = 4
+    intake_queue_wait_s: float = 180.0
 
     # Idempotency-Key: a request that crashed leaves an in-progress record that blocks retries of
-    # its key this long (it must outlast the slowest request: intake waits workflow_wait_s).
-    idempotency_in_flight_s: float = 120.0
+    # its key this long (it must outlast the slowest request: intake may wait
+    # intake_queue_wait_s for a slot, then workflow_wait_s for the fan-out).
+    idempotency_in_flight_s: float = 300.0
 
     # GET /health without a key answers from a report at most this old (it probes every node).
     health_cache_s: float = 5.0
@@ -189,7 +194,7 @@ class Settings(BaseSettings):
         "node_timeout_s", "voice_sample_min_s", "voice_sample_max_s", "voice_sample_max_mb",
         "max_job_audio_mb", "node_max_audio_mb", "max_job_duration_s",
         "stream_idle_timeout_s", "stream_endpoint_silence_s", "stream_capacity_per_node",
-        "stream_behind_s", "audio_url_fetch_timeout_s",
+        "stream_behind_s", "audio_url_fetch_timeout_s", "intake_concurrency", "intake_queue_wait_s",
     )
     @classmethod
     def _positive(cls, value: float) -> float:

@@ -87,6 +87,9 @@ def _one_stream(stack: Any, recording: Any) -> StreamOutcome:
             out.errors.append(code)
     if not out.refused and not any(f.get("type") == "closed" for f in result.frames):
         out.dropped = True
+        last = result.frames[-1] if result.frames else {}
+        out.errors.append(f"ended without closed after {out.deltas} deltas; last frame "
+                          f"{last.get('type')}/{last.get('code', '')}")
     return out
 
 
@@ -105,6 +108,7 @@ def _stream_keys(prefix: str, outcomes: list[StreamOutcome]) -> dict[str, Any]:
         f"{prefix}_behind_frames": sum(o.behind_frames for o in outcomes),
         f"{prefix}_errors": sum(len(o.errors) for o in outcomes if not o.dropped),
         f"{prefix}_dropped": sum(o.dropped for o in outcomes),
+        f"{prefix}_drop_reasons": sorted({e for o in outcomes if o.dropped for e in o.errors}),
     }
 
 
@@ -187,21 +191,26 @@ class KeepaliveProbe:
         self._thread.join(PING_TIMEOUT_S + 5)
 
     def _run(self) -> None:
+        from websockets.exceptions import ConnectionClosedOK
         from websockets.sync.client import connect
 
-        try:
-            with connect(self.stack.stream_url, open_timeout=30,
-                         additional_headers={"Authorization": f"Bearer {self.stack.demo_api_key}"},
-                         ping_interval=None) as ws:
-                while not self._stop.wait(PING_INTERVAL_S):
-                    t0 = time.perf_counter()
-                    pong = ws.ping()
-                    self.pings += 1
-                    if not pong.wait(PING_TIMEOUT_S):
-                        self.missed += 1
-                    self.worst_s = max(self.worst_s, time.perf_counter() - t0)
-        except Exception:
-            self.dropped = not self._stop.is_set()
+        while not self._stop.is_set():
+            try:
+                with connect(self.stack.stream_url, open_timeout=30,
+                             additional_headers={"Authorization": f"Bearer {self.stack.demo_api_key}"},
+                             ping_interval=None) as ws:
+                    while not self._stop.wait(PING_INTERVAL_S):
+                        t0 = time.perf_counter()
+                        pong = ws.ping()
+                        self.pings += 1
+                        if not pong.wait(PING_TIMEOUT_S):
+                            self.missed += 1
+                        self.worst_s = max(self.worst_s, time.perf_counter() - t0)
+            except ConnectionClosedOK:
+                continue  # the server's idle timeout (pings are not frames): connect again
+            except Exception:
+                self.dropped = not self._stop.is_set()
+                return
 
 
 def bench_load(model_dir: str | None, stream_levels: list[int], enrollments: int,

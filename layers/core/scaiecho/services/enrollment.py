@@ -44,6 +44,7 @@ from scaiecho.services.consent_checks import (
     verify_consent,
 )
 from scaiecho.services.idempotency import run_idempotent
+from scaiecho.services.intake_slots import bounded_intake
 from scaiecho.services.uploads import CheckedAudio, Upload, check_audio
 from scaiecho.settings import get_settings
 
@@ -105,6 +106,7 @@ def _replay(principal: Principal, record: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+@bounded_intake
 def _enroll(
     principal: Principal, fields: dict[str, str | None], reference: Upload, consent: Upload
 ) -> dict[str, Any]:
@@ -236,6 +238,7 @@ def _sample(prefix: str, checked: CheckedAudio, report: PreflightReport) -> Samp
 
 
 # ------------------------------------------------------------------------------ samples
+@bounded_intake
 def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> dict[str, Any]:
     store = SpeakerStore()
     speaker = _get_live(principal, speaker_id)
