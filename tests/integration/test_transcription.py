@@ -158,6 +158,10 @@ def test_identification_names_the_enrolled_speaker_restricted_to_speaker_ids(
     assert [c["speaker_id"] for c in request["candidates"]] == [wanted]  # not `other`
     assert request["candidates"][0]["embedding"] == pytest.approx([0.5] * 4)
     assert (request["min_speakers"], request["max_speakers"]) == (1, 3)
+    # a job's node work yields to live streams on the node
+    # (the enrollment's consent check before it is request-path work: no priority, interactive)
+    job_work = [r for r in node.requests if r["action"] in ("diarize", "transcribe") and "s3" in r["audio"]]
+    assert job_work and {r.get("priority") for r in job_work} == {"batch"}
 
     from scaiecho.adapters.tables import SpeakerRow
 
