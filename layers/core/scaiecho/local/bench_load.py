@@ -43,6 +43,7 @@ from scaiecho.local.bench import (
 )
 
 LATENCY_GOAL_S = 1.5
+_ENROLL_ERRORS: list[str] = []  # what refused enrollments said, reported as load_enroll_errors
 ENROLL_SETTLE_TIMEOUT_S = 300.0
 PING_INTERVAL_S = 1.0
 PING_TIMEOUT_S = 10.0
@@ -126,7 +127,10 @@ def _enroll(http: Any, name: str) -> tuple[float, str, str | None]:
     elapsed = time.perf_counter() - started
     body = resp.json()
     if resp.status_code != 201:
-        return elapsed, str((body.get("error") or {}).get("code", resp.status_code)), None
+        error = body.get("error") or {}
+        _ENROLL_ERRORS.append(f"{resp.status_code} {error.get('code')}: "
+                              f"{str(error.get('details') or error.get('message'))[:300]}")
+        return elapsed, str(error.get("code", resp.status_code)), None
     data = body["data"]
     return elapsed, str(data["enrollment_status"]), str(data["speaker_id"])
 
@@ -247,6 +251,7 @@ def bench_load(model_dir: str | None, stream_levels: list[int], enrollments: int
             results["load_mixed_pings_missed"] = probe.missed
             results["load_mixed_ping_worst_s"] = round(probe.worst_s, 3)
             results["load_mixed_probe_dropped"] = int(probe.dropped)
+            results["load_enroll_errors"] = sorted(set(_ENROLL_ERRORS))
     return results
 
 
