@@ -158,3 +158,12 @@ def test_anything_else_is_refused_without_fetching(url: Any) -> None:
     with pytest.raises(ScaiEchoError) as err:
         source(url)
     assert err.value.code == "audio_url_not_allowed" and err.value.status == 422
+
+
+def test_speakerIds_is_the_seed_guides_spelling_of_speaker_ids() -> None:
+    opts = parse_options({"diarize": True, "speakerIds": ["ext_101"]}, supported_languages=("en",))
+    assert opts.speaker_ids == ("ext_101",)
+    with pytest.raises(ValidationFailed) as both:
+        parse_options({"diarize": True, "speakerIds": ["a"], "speaker_ids": ["b"]},
+                      supported_languages=("en",))
+    assert both.value.code == "conflicting_fields"

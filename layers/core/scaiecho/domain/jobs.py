@@ -29,7 +29,9 @@ MAX_SPEAKER_IDS = 100
 MAX_AUDIO_URLS = 20  # files in one batch request
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 _CONFIG_KEYS = {"backend", "min_speakers", "max_speakers"}
-_REQUEST_KEYS = {"audio_urls", "language", "diarize", "diarization_config", "speaker_ids", "match_me"}
+# ``speakerIds``: the speaker-enrollment guide's (seed 002) spelling of ``speaker_ids``.
+_REQUEST_KEYS = {"audio_urls", "language", "diarize", "diarization_config", "speaker_ids", "speakerIds",
+                 "match_me"}
 
 
 class JobStatus(StrEnum):
@@ -169,7 +171,10 @@ def parse_options(doc: dict[str, Any], *, supported_languages: tuple[str, ...]) 
     """Validate the non-audio fields of a transcription request."""
     diarize = parse_bool(doc.get("diarize", False), "diarize")
     config = parse_diarization_config(doc.get("diarization_config"))
-    speaker_ids = parse_speaker_ids(doc.get("speaker_ids"))
+    if "speaker_ids" in doc and "speakerIds" in doc:
+        raise _fail("conflicting_fields", "send speaker_ids or speakerIds, not both",
+                    fields=["speaker_ids", "speakerIds"])
+    speaker_ids = parse_speaker_ids(doc.get("speaker_ids", doc.get("speakerIds")))
     if speaker_ids and not diarize:
         raise _fail("speaker_ids_need_diarize",
                     "speaker_ids restricts speaker identification; set diarize=true to use it",
