@@ -5,6 +5,7 @@ jobs: one completed, one failed on the node) and `scaiecho nodes register|deregi
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,9 +46,16 @@ def test_list_and_show_a_completed_and_a_failed_job(api: Any, node: ContractNode
     error = api.get(f"{JOBS}/{failed}", headers=auth(key)).json()["data"]["error"]
     assert error["code"] == "unsupported_language"
 
-    code, out = cli("executions", "list", "--workflow", "transcribe", "--json")
-    assert code == 0
-    listed = {e["name"]: e["status"] for e in json.loads(out)}
+    # The job row turns FAILED in the workflow's failure task, a moment before the execution
+    # itself ends: wait (bounded) until it has.
+    deadline = time.monotonic() + 30
+    while True:
+        code, out = cli("executions", "list", "--workflow", "transcribe", "--json")
+        assert code == 0
+        listed = {e["name"]: e["status"] for e in json.loads(out)}
+        if "RUNNING" not in listed.values() or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert listed == {f"job-{done}": "SUCCEEDED", f"job-{failed}": "FAILED"}
     code, out = cli("executions", "list", "--status", "FAILED")
     assert code == 0 and f"job-{failed}" in out and f"job-{done}" not in out
