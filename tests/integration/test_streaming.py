@@ -485,3 +485,28 @@ def test_stream_work_asks_the_node_for_realtime_priority_without_word_alignment(
     assert {r["action"] for r in sent} == {"transcribe", "embed"}
     assert all(r["priority"] == "realtime" for r in sent)
     assert [r["word_timestamps"] for r in sent if r["action"] == "transcribe"] == [False]
+
+
+def test_opens_at_the_same_instant_keep_exactly_the_capacity(
+    node: ContractNode, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both opens pass the count taken before saving; ranking after saving keeps the first."""
+    from scaiecho.adapters.connections import StreamSession
+    from scaiecho.domain.streaming import StreamError
+    from scaiecho.services.streaming import StreamSessionHandler
+
+    monkeypatch.setenv("SCAIECHO_STREAM_CAPACITY_PER_NODE", "1")
+    _reset_settings()
+    store = ConnectionStore()
+    now = time.time()
+    sessions_ = []
+    for cid in ("conn-b", "conn-a"):  # same instant: the id breaks the tie
+        s = store.create(StreamSession(connection_id=cid, tenant_id="acme", key_id="k", scopes=""))
+        s.status, s.opened_at = "open", now
+        assert store.save(s)
+        sessions_.append(store.get(cid))
+    handler = StreamSessionHandler(replies=None)  # type: ignore[arg-type]
+    handler._admit(1, sessions_[1])  # conn-a: first in order, admitted
+    with pytest.raises(StreamError) as refused:
+        handler._admit(1, sessions_[0])  # conn-b: one ahead of it, over a capacity of 1
+    assert refused.value.code == "capacity_exhausted" and refused.value.fatal

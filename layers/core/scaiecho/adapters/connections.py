@@ -40,6 +40,7 @@ class StreamSession:
     cluster_counts: list[int] = field(default_factory=list)
     seq: int = 0
     last_activity: float = 0.0
+    opened_at: float = 0.0
     rev: int = 0
 
     @property
@@ -58,7 +59,8 @@ def _to_domain(row: ConnectionRow) -> StreamSession:
         pending=row.pending or b"", consumed=int(row.consumed or 0),
         pending_start=int(row.pending_start or 0), centroids=centroids,
         cluster_counts=[int(str(c)) for c in (row.cluster_counts or [])], seq=int(row.seq or 0),
-        last_activity=float(row.last_activity or 0), rev=int(row.rev or 0),
+        last_activity=float(row.last_activity or 0), opened_at=float(row.opened_at or 0),
+        rev=int(row.rev or 0),
     )
 
 
@@ -75,7 +77,7 @@ def _to_row(session: StreamSession, rev: int) -> ConnectionRow:
         centroids=np.asarray(session.centroids, dtype="<f4").tobytes() if has_clusters else None,
         cluster_counts=list(session.cluster_counts) if has_clusters else None,
         seq=session.seq, connected_at=utcnow(), last_activity=session.last_activity,
-        expires_at=ttl, rev=rev,
+        opened_at=session.opened_at or None, expires_at=ttl, rev=rev,
     )
 
 
@@ -159,6 +161,20 @@ class ConnectionStore:
         try:
             return sum(1 for _ in ConnectionRow.scan(filter_condition=ConnectionRow.status == "open",
                                                      attributes_to_get=["connection_id"]))
+        except PynamoDBException as exc:
+            raise StorageError("could not count the streaming sessions") from exc
+
+    def open_rank(self, session: StreamSession) -> int:
+        """How many open sessions were admitted before ``session`` (by ``opened_at``, then id):
+        of streams opened at the same instant, exactly the first ``capacity`` stay."""
+        ensure_bound()
+        mine = (session.opened_at, session.connection_id)
+        try:
+            return sum(
+                1 for r in ConnectionRow.scan(filter_condition=ConnectionRow.status == "open",
+                                              attributes_to_get=["connection_id", "opened_at"])
+                if (float(r.opened_at or 0), r.connection_id) < mine
+            )
         except PynamoDBException as exc:
             raise StorageError("could not count the streaming sessions") from exc
 

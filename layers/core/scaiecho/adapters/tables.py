@@ -327,6 +327,7 @@ class ConnectionRow(Model):
     seq = NumberAttribute(default=0)  # deltas sent
     connected_at = UTCDateTimeAttribute(default=utcnow)
     last_activity = NumberAttribute(default=0)  # epoch seconds
+    opened_at = NumberAttribute(null=True)  # epoch seconds of `open`: admission order
     expires_at = TTLAttribute(null=True)
     rev = NumberAttribute(default=0)  # compare-and-set revision
     tenant_index = TenantConnectionsIndex()

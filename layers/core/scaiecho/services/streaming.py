@@ -173,8 +173,12 @@ class StreamSessionHandler:
         pcm, pcm_bytes = to_record(PcmState.start(params.media_type, params.sample_rate))
         session.status, session.params, session.backend = "open", params.serialize(), backend.value
         session.pcm, session.pcm_bytes, session.last_activity = pcm, pcm_bytes, time.time()
+        session.opened_at = session.last_activity
         if not self.store.save(session):
             raise StreamError("conflict", "the session changed while opening; open again")
+        if backend is Backend.NODES:
+            # the count before saving races with opens at the same instant: rank after it
+            self._admit(len(self._online_nodes()), session)
         self.replies.send(session.connection_id, ready_frame(backend))
         if params.match_me and backend is Backend.NODES and self._profile(session) is None:
             self.replies.send(session.connection_id, error_frame(
@@ -184,7 +188,7 @@ class StreamSessionHandler:
         get_logger().info("stream opened", extra={"backend": backend.value, "diarize": params.diarize,
                                                   "media_type": params.media_type})
 
-    def _admit(self, online: int) -> None:
+    def _admit(self, online: int, opened: StreamSession | None = None) -> None:
         """Refuse a stream the nodes cannot keep real-time, rather than let every stream lag.
 
         Capacity is ``stream_capacity_per_node`` x online nodes (measured by make bench-load);
@@ -194,7 +198,8 @@ class StreamSessionHandler:
                               "no pyannote node is online to transcribe; try again later", fatal=True)
         settings = get_settings()
         capacity = settings.stream_capacity_per_node * online
-        if self.store.count_open() >= capacity:
+        ahead = self.store.open_rank(opened) if opened is not None else self.store.count_open()
+        if ahead >= capacity:
             raise StreamError(
                 "capacity_exhausted",
                 f"all {capacity} real-time stream slots ({online} node(s)) are in use; retry later",
