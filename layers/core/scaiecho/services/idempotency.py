@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -24,6 +23,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
+from scaiecho.adapters.aws import client
 from scaiecho.errors import Conflict, ValidationFailed
 from scaiecho.settings import get_settings
 
@@ -41,9 +41,10 @@ class _InFlightBound:
         return int(self.seconds * 1000)
 
 
-@lru_cache(maxsize=4)
 def _persistence(table: str) -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=table)
+    # The project's cached client: its endpoint follows the settings and reset_clients() forgets
+    # it. A layer cached by table name kept the first endpoint it saw (a stopped stack's).
+    return DynamoDBPersistenceLayer(table_name=table, boto3_client=client("dynamodb"))
 
 
 def run_idempotent(
