@@ -51,6 +51,14 @@ def merge_results(out: Path, results: dict[str, Any]) -> dict[str, Any]:
     return current
 
 
+def print_results(title: str, results: dict[str, Any]) -> None:
+    """The table a bench prints after merging its keys into the JSON."""
+    width = max(len(k) for k in results)
+    print(f"\n{title}")
+    for key, value in results.items():
+        print(f"  {key:<{width}}  {value}")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
@@ -238,10 +246,7 @@ def main() -> int:
     results = bench_stack(args.runs, args.model_dir, parts=tuple(args.parts.split(",")),
                           job_conversations=args.job_conversations)
     merge_results(Path(args.out), results)
-    width = max(len(k) for k in results)
-    print("\nstack benchmark (embedded default)")
-    for key, value in results.items():
-        print(f"  {key:<{width}}  {value}")
+    print_results("stack benchmark (embedded default)", results)
     return 0
 
 

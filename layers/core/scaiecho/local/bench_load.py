@@ -38,6 +38,7 @@ from scaiecho.local.bench import (
     enroll_ready,
     merge_results,
     percentile,
+    print_results,
     running_stack,
     stream_recording,
 )
@@ -268,10 +269,7 @@ def main() -> int:
         parser.error("streams must be 1-16 each, enrollments 0-50 (the bench is bounded)")
     results = bench_load(args.model_dir, levels, args.enrollments, args.mixed_streams)
     merge_results(Path(args.out), results)
-    width = max(len(k) for k in results)
-    print("\nload benchmark (embedded default, loopback)")
-    for key, value in results.items():
-        print(f"  {key:<{width}}  {value}")
+    print_results("load benchmark (embedded default, loopback)", results)
     return 0
 
 

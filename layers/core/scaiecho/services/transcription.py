@@ -22,7 +22,6 @@ from scaiecho.adapters.nodes import NodeStore
 from scaiecho.adapters.speakers import SpeakerStore
 from scaiecho.adapters.workflows import WorkflowRunner
 from scaiecho.audio.decode import SUPPORTED_FORMATS, check_decodable, check_header, detect_format
-from scaiecho.audio.probe import probe_duration_s
 from scaiecho.domain import executions
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.exports import MEDIA_TYPES, check_format, render
@@ -40,7 +39,6 @@ from scaiecho.domain.speakers import EnrollmentStatus, is_speaker_id, new_id
 from scaiecho.domain.transcripts import public_transcript
 from scaiecho.errors import (
     AudioEmpty,
-    AudioError,
     Conflict,
     NotFound,
     PayloadTooLarge,
@@ -53,7 +51,7 @@ from scaiecho.errors import (
 from scaiecho.observability import get_logger
 from scaiecho.services.idempotency import run_idempotent
 from scaiecho.services.keys import require_scopes
-from scaiecho.services.uploads import Upload
+from scaiecho.services.uploads import Upload, require_job_duration
 from scaiecho.services.voice_profiles import require_user
 from scaiecho.settings import get_settings
 
@@ -200,15 +198,6 @@ def _limits_error(size: int) -> PayloadTooLarge:
                            code="audio_too_large", details={"bytes": size, "limit_bytes": limit})
 
 
-def _check_duration(data: bytes, total: int) -> None:
-    limit = get_settings().max_job_duration_s
-    duration = probe_duration_s(data, total)
-    if duration is not None and duration > limit:
-        raise AudioError(f"the recording lasts {duration:.0f} s; the limit is {limit:.0f} s",
-                         code="audio_too_long",
-                         details={"duration_s": round(duration, 3), "limit_s": limit})
-
-
 def _sniff(data: bytes) -> str:
     fmt = detect_format(data)
     if fmt is None:
@@ -227,7 +216,7 @@ def _check_upload(upload: Upload) -> str:
         raise AudioEmpty("'audio' is empty", details={"field": "audio"})
     # The first second is decoded here: a malformed file is refused now, not by a failed job.
     fmt = check_decodable(upload.data, media_type=upload.media_type)
-    _check_duration(upload.data, len(upload.data))
+    require_job_duration(upload.data, len(upload.data))
     return fmt
 
 
@@ -243,7 +232,7 @@ def _check_stored_audio(key: str) -> JobAudio:
         raise AudioEmpty("the audio object is empty", details={"key": key})
     head = files.head_bytes(key, min(size, PROBE_HEAD_BYTES))
     _sniff(head)
-    _check_duration(head, size)
+    require_job_duration(head, size)
     return JobAudio(key=key, size=size, fingerprint=key)
 
 

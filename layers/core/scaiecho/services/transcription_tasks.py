@@ -26,7 +26,6 @@ from scaiecho.adapters.url_fetch import FetchLimits, Resolver, fetch_audio, syst
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.adapters.workflows import execution_link
 from scaiecho.audio.decode import SUPPORTED_FORMATS, check_header, detect_format
-from scaiecho.audio.probe import probe_duration_s
 from scaiecho.domain.jobs import DEFAULT_BACKEND, TranscribeOptions
 from scaiecho.domain.transcripts import merge as merge_transcript
 from scaiecho.domain.voice_match import voice_match_scores, without_profile
@@ -42,6 +41,7 @@ from scaiecho.errors import (
     ValidationFailed,
 )
 from scaiecho.observability import get_logger
+from scaiecho.services.uploads import require_job_duration
 from scaiecho.services.voice_profiles import ProfileCandidate, match_candidate
 from scaiecho.settings import get_settings
 
@@ -157,12 +157,7 @@ def _check_fetched(head: bytes, fmt: str, size: int) -> None:
     if size == 0:
         raise AudioEmpty("the audio URL returned an empty file")
     check_header(head, fmt)
-    limit = get_settings().max_job_duration_s
-    duration = probe_duration_s(head, size)
-    if duration is not None and duration > limit:
-        raise AudioError(f"the recording lasts {duration:.0f} s; the limit is {limit:.0f} s",
-                         code="audio_too_long",
-                         details={"duration_s": round(duration, 3), "limit_s": limit})
+    require_job_duration(head, size)
 
 
 # ------------------------------------------------------------------ ASR

@@ -6,7 +6,8 @@ import hashlib
 from dataclasses import dataclass
 
 from scaiecho.audio import DecodedAudio, decode_audio
-from scaiecho.errors import AudioEmpty, PayloadTooLarge, ScaiEchoError
+from scaiecho.audio.probe import probe_duration_s
+from scaiecho.errors import AudioEmpty, AudioError, PayloadTooLarge, ScaiEchoError
 from scaiecho.settings import get_settings
 
 _EXT = {"wav": "wav", "mp3": "mp3", "flac": "flac", "ogg": "ogg", "m4a": "m4a"}
@@ -62,3 +63,14 @@ def check_audio(upload: Upload) -> CheckedAudio:
             exc.details.setdefault("field", upload.field)
         raise
     return CheckedAudio(upload, audio)
+
+
+def require_job_duration(head: bytes, total: int) -> None:
+    """422 ``audio_too_long`` when the header says the recording is over the job limit (an
+    upload at submit, a fetched URL in the workflow: the same check)."""
+    limit = get_settings().max_job_duration_s
+    duration = probe_duration_s(head, total)
+    if duration is not None and duration > limit:
+        raise AudioError(f"the recording lasts {duration:.0f} s; the limit is {limit:.0f} s",
+                         code="audio_too_long",
+                         details={"duration_s": round(duration, 3), "limit_s": limit})
