@@ -16,12 +16,10 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 def _reset_settings() -> None:
     from scaiecho.adapters.aws import reset_clients
-    from scaiecho.adapters.tables import bind
     from scaiecho.settings import get_settings
 
     get_settings.cache_clear()
     reset_clients()
-    bind()
 
 
 @pytest.fixture

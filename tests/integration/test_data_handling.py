@@ -206,3 +206,23 @@ def test_a_lasting_retag_failure_on_a_new_sample_removes_it_again(
     after = api.get(f"{SPEAKERS}/{sid}", headers=auth(enroll_key)).json()["data"]
     assert after["samples"] == before["samples"]
     assert after["total_speech_s"] == pytest.approx(before["total_speech_s"], abs=1e-6)
+
+
+def test_tables_follow_the_settings_in_force(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Models bind lazily to the settings object in force: a new table name (or endpoint) is
+    picked up on the next call, with no bind step, and the old connection is not reused."""
+    from scaiecho.adapters.tables import SpeakerRow
+    from scaiecho.settings import get_settings
+
+    ddb = aws.session.client("dynamodb")
+    original = get_settings().speakers_table
+    spec = ddb.describe_table(TableName=original)["Table"]
+    ddb.create_table(TableName=f"{original}-copy", KeySchema=spec["KeySchema"],
+                     AttributeDefinitions=spec["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST")
+    SpeakerRow("ten_a", "spk_1", enrollment_status="pending").save()
+    monkeypatch.setenv("SCAIECHO_SPEAKERS_TABLE", f"{original}-copy")
+    get_settings.cache_clear()
+    assert SpeakerRow.count("ten_a") == 0  # reads the copy now
+    monkeypatch.setenv("SCAIECHO_SPEAKERS_TABLE", original)
+    get_settings.cache_clear()
+    assert SpeakerRow.count("ten_a") == 1

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.exceptions import DoesNotExist
 
-from scaiecho.adapters.tables import ApiKeyRow, ensure_bound, utcnow
+from scaiecho.adapters.storage import storage_call
+from scaiecho.adapters.tables import ApiKeyRow, utcnow
 from scaiecho.domain.auth import Scope
-from scaiecho.errors import StorageError
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ def _to_domain(row: ApiKeyRow) -> StoredKey:
 
 
 class ApiKeyStore:
+    @storage_call("could not store the API key")
     def put(
         self,
         *,
@@ -52,7 +53,6 @@ class ApiKeyStore:
         user_id: str | None,
         label: str | None,
     ) -> StoredKey:
-        ensure_bound()
         row = ApiKeyRow(
             key_id,
             tenant_id=tenant_id,
@@ -62,37 +62,26 @@ class ApiKeyStore:
             label=label,
             created_at=utcnow(),
         )
-        try:
-            row.save(condition=ApiKeyRow.key_id.does_not_exist())
-        except PynamoDBException as exc:
-            raise StorageError("could not store the API key") from exc
+        row.save(condition=ApiKeyRow.key_id.does_not_exist())
         return _to_domain(row)
 
+    @storage_call("could not read the API key")
     def get(self, key_id: str) -> StoredKey | None:
-        ensure_bound()
         try:
             return _to_domain(ApiKeyRow.get(key_id))
         except DoesNotExist:
             return None
-        except PynamoDBException as exc:
-            raise StorageError("could not read the API key") from exc
 
+    @storage_call("could not list API keys")
     def list_for_tenant(self, tenant_id: str) -> list[StoredKey]:
-        ensure_bound()
-        try:
-            return [_to_domain(r) for r in ApiKeyRow.tenant_index.query(tenant_id)]
-        except PynamoDBException as exc:
-            raise StorageError("could not list API keys") from exc
+        return [_to_domain(r) for r in ApiKeyRow.tenant_index.query(tenant_id)]
 
+    @storage_call("could not list API keys")
     def list_all(self) -> list[StoredKey]:
-        ensure_bound()
-        try:
-            return [_to_domain(r) for r in ApiKeyRow.scan()]
-        except PynamoDBException as exc:
-            raise StorageError("could not list API keys") from exc
+        return [_to_domain(r) for r in ApiKeyRow.scan()]
 
+    @storage_call("could not revoke the API key")
     def revoke(self, key_id: str) -> StoredKey | None:
-        ensure_bound()
         try:
             row = ApiKeyRow.get(key_id)
             if row.revoked_at is None:
@@ -100,5 +89,3 @@ class ApiKeyStore:
             return _to_domain(row)
         except DoesNotExist:
             return None
-        except PynamoDBException as exc:
-            raise StorageError("could not revoke the API key") from exc

@@ -1,5 +1,5 @@
-"""A tenant's ready speakers and their voiceprints on one node (streaming identification, the
-duplicate-voice check).
+"""The one reader of a tenant's voiceprints: the ready speakers on one node (streaming
+identification, the duplicate-voice check) and a job's chosen candidates per node.
 
 Voiceprints are KMS-sealed in the warm registry; opening one is a KMS call, so opened vectors
 are cached in the process, keyed by the warm row's identity *and* its ``enrolled_at``. The
@@ -14,13 +14,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from pynamodb.exceptions import PynamoDBException
 
-from scaiecho.adapters.speakers import SPEAKER_PREFIX
-from scaiecho.adapters.tables import SpeakerRow, WarmRow, ensure_bound
+from scaiecho.adapters.speakers import SPEAKER_PREFIX, WarmRegistry
+from scaiecho.adapters.storage import storage_call
+from scaiecho.adapters.tables import SpeakerRow
 from scaiecho.adapters.voiceprints import VoiceprintCipher
-from scaiecho.domain.speakers import EnrollmentStatus
-from scaiecho.errors import StorageError
+from scaiecho.domain.speakers import EnrollmentStatus, WarmEntry
 
 _CACHE_SIZE = 2048
 
@@ -40,47 +39,50 @@ class TenantVoiceprints:
     def __init__(self, cipher: VoiceprintCipher | None = None) -> None:
         self._cipher = cipher or VoiceprintCipher()
 
+    @storage_call("could not read the tenant's voiceprints")
     def on_node(self, tenant_id: str, node_id: str, *, min_speech_s: float = 0.0) -> list[Voiceprint]:
         """Every ready, live speaker of the tenant that has a voiceprint from ``node_id`` and at
         least ``min_speech_s`` of enrolled speech (identification passes the tenant's
         ``Settings.identification_min_speech_s``; the duplicate-voice check wants them all)."""
-        ensure_bound()
         live_ready = ((SpeakerRow.enrollment_status == EnrollmentStatus.READY.value)
                       & SpeakerRow.tombstoned_at.does_not_exist())
         if min_speech_s > 0:
             live_ready = live_ready & (SpeakerRow.total_speech_s >= min_speech_s)
-        try:
-            speakers = {
-                r.speaker_id: (r.display_name, r.external_id)
-                for r in SpeakerRow.query(
-                    tenant_id,
-                    range_key_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX),
-                    filter_condition=live_ready,
-                    attributes_to_get=["tenant_id", "speaker_id", "display_name", "external_id"],
-                )
-            }
-            rows = list(WarmRow.batch_get([(f"{tenant_id}#{sid}", node_id) for sid in speakers])) \
-                if speakers else []
-        except PynamoDBException as exc:
-            raise StorageError("could not read the tenant's voiceprints") from exc
+        speakers = {
+            r.speaker_id: (r.display_name, r.external_id)
+            for r in SpeakerRow.query(
+                tenant_id,
+                range_key_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX),
+                filter_condition=live_ready,
+                attributes_to_get=["tenant_id", "speaker_id", "display_name", "external_id"],
+            )
+        }
         out = []
-        for row in sorted(rows, key=lambda r: r.speaker_id):
-            if row.tenant_id != tenant_id or row.speaker_id not in speakers:
-                continue
-            vector = self._open(row)
-            name, external_id = speakers[row.speaker_id]
-            out.append(Voiceprint(row.speaker_id, name, vector, external_id))
+        for entry in WarmRegistry().on_node(tenant_id, list(speakers), node_id):
+            name, external_id = speakers[entry.speaker_id]
+            out.append(Voiceprint(entry.speaker_id, name, self.open(entry), external_id))
         return out
 
-    def _open(self, row: WarmRow) -> np.ndarray:
-        key = (row.tenant_id, row.speaker_id, row.node_id, row.enrolled_at.isoformat())
+    def of_speakers(self, tenant_id: str, speaker_ids: list[str], node_ids: list[str]
+                    ) -> dict[str, list[Voiceprint]]:
+        """Per node, the voiceprints of exactly these speakers (a job's candidates: the caller has
+        already checked that each is the tenant's, live and identifiable)."""
+        registry = WarmRegistry()
+        return {node_id: [Voiceprint(e.speaker_id, None, self.open(e))
+                          for e in registry.on_node(tenant_id, speaker_ids, node_id)]
+                for node_id in node_ids}
+
+    def open(self, entry: WarmEntry) -> np.ndarray:
+        """The L2-normalised voiceprint (a KMS decrypt, cached per warm row and ``enrolled_at``)."""
+        key = (entry.tenant_id, entry.speaker_id, entry.node_id, entry.enrolled_at.isoformat())
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
         vector = np.asarray(
-            self._cipher.open(row.sealed_embedding, tenant_id=row.tenant_id, subject_id=row.speaker_id),
+            self._cipher.open(entry.sealed_embedding, tenant_id=entry.tenant_id,
+                              subject_id=entry.speaker_id),
             dtype=np.float64,
         )
         norm = float(np.linalg.norm(vector))

@@ -13,10 +13,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, PynamoDBException
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 
-from scaiecho.adapters.tables import ConnectionRow, ensure_bound, utcnow
-from scaiecho.errors import Conflict, StorageError
+from scaiecho.adapters.storage import storage_call
+from scaiecho.adapters.tables import ConnectionRow, utcnow
+from scaiecho.errors import Conflict
 from scaiecho.settings import get_settings
 
 
@@ -82,32 +83,28 @@ def _to_row(session: StreamSession, rev: int) -> ConnectionRow:
 
 
 class ConnectionStore:
+    @storage_call("could not create the streaming session")
     def create(self, session: StreamSession) -> StreamSession:
-        ensure_bound()
         session.last_activity = time.time()
         try:
             _to_row(session, 0).save(condition=ConnectionRow.connection_id.does_not_exist())
         except PutError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise Conflict("the connection already has a session", code="session_exists") from exc
-            raise StorageError("could not create the streaming session") from exc
-        except PynamoDBException as exc:
-            raise StorageError("could not create the streaming session") from exc
+            raise
         session.rev = 0
         return session
 
+    @storage_call("could not read the streaming session")
     def get(self, connection_id: str) -> StreamSession | None:
-        ensure_bound()
         try:
             return _to_domain(ConnectionRow.get(connection_id, consistent_read=True))
         except DoesNotExist:
             return None
-        except PynamoDBException as exc:
-            raise StorageError("could not read the streaming session") from exc
 
+    @storage_call("could not save the streaming session")
     def save(self, session: StreamSession) -> bool:
         """Write the session if nobody else did since it was read (False: reload and redo)."""
-        ensure_bound()
         try:
             _to_row(session, session.rev + 1).save(
                 condition=ConnectionRow.connection_id.exists() & (ConnectionRow.rev == session.rev)
@@ -115,72 +112,53 @@ class ConnectionStore:
         except PutError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
-            raise StorageError("could not save the streaming session") from exc
-        except PynamoDBException as exc:
-            raise StorageError("could not save the streaming session") from exc
+            raise
         session.rev += 1
         return True
 
+    @storage_call("could not delete the streaming session")
     def delete(self, connection_id: str) -> bool:
         """Forget the session and its pending audio (idempotent); True when a row was deleted."""
-        ensure_bound()
         try:
             ConnectionRow(connection_id).delete(condition=ConnectionRow.connection_id.exists())
             return True
         except DeleteError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
-            raise StorageError("could not delete the streaming session") from exc
-        except PynamoDBException as exc:
-            raise StorageError("could not delete the streaming session") from exc
+            raise
 
+    @storage_call("could not scan the streaming sessions")
     def idle_since(self, before_epoch: float) -> list[tuple[str, str | None]]:
         """(connection id, reply endpoint) of sessions without activity since ``before_epoch``."""
-        ensure_bound()
-        try:
-            return [
-                (r.connection_id, r.reply_endpoint)
-                for r in ConnectionRow.scan(
-                    filter_condition=ConnectionRow.last_activity < before_epoch,
-                    attributes_to_get=["connection_id", "reply_endpoint"],
-                )
-            ]
-        except PynamoDBException as exc:
-            raise StorageError("could not scan the streaming sessions") from exc
+        return [
+            (r.connection_id, r.reply_endpoint)
+            for r in ConnectionRow.scan(
+                filter_condition=ConnectionRow.last_activity < before_epoch,
+                attributes_to_get=["connection_id", "reply_endpoint"],
+            )
+        ]
 
+    @storage_call("could not count the streaming sessions")
     def count_for_tenant(self, tenant_id: str) -> int:
-        ensure_bound()
-        try:
-            return sum(1 for _ in ConnectionRow.tenant_index.query(tenant_id))
-        except PynamoDBException as exc:
-            raise StorageError("could not count the streaming sessions") from exc
+        return sum(1 for _ in ConnectionRow.tenant_index.query(tenant_id))
 
+    @storage_call("could not count the streaming sessions")
     def count_open(self) -> int:
         """Sessions past ``open`` (streaming audio), every tenant: the nodes' real-time load."""
-        ensure_bound()
-        try:
-            return sum(1 for _ in ConnectionRow.scan(filter_condition=ConnectionRow.status == "open",
-                                                     attributes_to_get=["connection_id"]))
-        except PynamoDBException as exc:
-            raise StorageError("could not count the streaming sessions") from exc
+        return sum(1 for _ in ConnectionRow.scan(filter_condition=ConnectionRow.status == "open",
+                                                 attributes_to_get=["connection_id"]))
 
+    @storage_call("could not count the streaming sessions")
     def open_rank(self, session: StreamSession) -> int:
         """How many open sessions were admitted before ``session`` (by ``opened_at``, then id):
         of streams opened at the same instant, exactly the first ``capacity`` stay."""
-        ensure_bound()
         mine = (session.opened_at, session.connection_id)
-        try:
-            return sum(
-                1 for r in ConnectionRow.scan(filter_condition=ConnectionRow.status == "open",
-                                              attributes_to_get=["connection_id", "opened_at"])
-                if (float(r.opened_at or 0), r.connection_id) < mine
-            )
-        except PynamoDBException as exc:
-            raise StorageError("could not count the streaming sessions") from exc
+        return sum(
+            1 for r in ConnectionRow.scan(filter_condition=ConnectionRow.status == "open",
+                                          attributes_to_get=["connection_id", "opened_at"])
+            if (float(r.opened_at or 0), r.connection_id) < mine
+        )
 
+    @storage_call("could not count the streaming sessions")
     def count(self) -> int:
-        ensure_bound()
-        try:
-            return sum(1 for _ in ConnectionRow.scan(attributes_to_get=["connection_id"]))
-        except PynamoDBException as exc:
-            raise StorageError("could not count the streaming sessions") from exc
+        return sum(1 for _ in ConnectionRow.scan(attributes_to_get=["connection_id"]))

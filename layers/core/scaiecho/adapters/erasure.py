@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException
+from pynamodb.exceptions import DoesNotExist, PutError
 
-from scaiecho.adapters.tables import ErasureAuditRow, ErasureEventRow, ensure_bound, utcnow
+from scaiecho.adapters.storage import storage_call
+from scaiecho.adapters.tables import ErasureAuditRow, ErasureEventRow, utcnow
 from scaiecho.errors import StorageError
 
 
@@ -76,9 +77,9 @@ def _conditional_failure(exc: PutError) -> bool:
 
 
 class ErasureAuditStore:
+    @storage_call("could not write the erasure audit")
     def claim(self, header: AuditHeader) -> tuple[AuditHeader, bool]:
         """Write the header once. Returns (the stored header, True when this call created it)."""
-        ensure_bound()
         row = ErasureAuditRow(
             header.tenant_id, header.audit_id, audit_id=header.audit_id,
             speaker_id=header.speaker_id, actor=header.actor, reason=header.reason,
@@ -90,46 +91,36 @@ class ErasureAuditStore:
             return header, True
         except PutError as exc:
             if not _conditional_failure(exc):
-                raise StorageError("could not write the erasure audit") from exc
-        except PynamoDBException as exc:
-            raise StorageError("could not write the erasure audit") from exc
+                raise
         existing = self.get(header.tenant_id, header.audit_id)
         if existing is None:  # cannot happen: the condition failed because it exists
             raise StorageError("the erasure audit vanished")
         return existing, False
 
+    @storage_call("could not read the erasure audit")
     def get(self, tenant_id: str, audit_id: str) -> AuditHeader | None:
         """Tenant-scoped: another tenant's audit is simply not found."""
         if not audit_id.startswith("era_") or "#" in audit_id:
             return None
-        ensure_bound()
         try:
             return _header(ErasureAuditRow.get(tenant_id, audit_id, consistent_read=True))
         except DoesNotExist:
             return None
-        except PynamoDBException as exc:
-            raise StorageError("could not read the erasure audit") from exc
 
+    @storage_call("could not scan the erasure audits")
     def headers(self) -> Iterator[AuditHeader]:
         """Every tenant's erasure headers (the daily sweep: a paginated scan; only headers carry
         ``blob_prefix``, so the events are filtered out by DynamoDB)."""
-        ensure_bound()
-        try:
-            for row in ErasureAuditRow.scan(filter_condition=ErasureAuditRow.blob_prefix.exists()):
-                yield _header(row)
-        except PynamoDBException as exc:
-            raise StorageError("could not scan the erasure audits") from exc
+        for row in ErasureAuditRow.scan(filter_condition=ErasureAuditRow.blob_prefix.exists()):
+            yield _header(row)
 
+    @storage_call("could not read the erasure audit events")
     def events(self, tenant_id: str, audit_id: str) -> list[AuditEvent]:
-        ensure_bound()
-        try:
-            rows = ErasureEventRow.query(
-                tenant_id, range_key_condition=ErasureEventRow.audit_key.startswith(f"{audit_id}#"),
-                consistent_read=True,
-            )
-            events = [_event(r) for r in rows]
-        except PynamoDBException as exc:
-            raise StorageError("could not read the erasure audit events") from exc
+        rows = ErasureEventRow.query(
+            tenant_id, range_key_condition=ErasureEventRow.audit_key.startswith(f"{audit_id}#"),
+            consistent_read=True,
+        )
+        events = [_event(r) for r in rows]
         return sorted(events, key=lambda e: (e.at, e.key))
 
     def record_step(self, tenant_id: str, audit_id: str, step: str, **details: Any) -> bool:
@@ -141,9 +132,9 @@ class ErasureAuditStore:
         self._put(tenant_id, audit_id, f"evt#{stamp}#{secrets.token_hex(4)}", kind=kind,
                   details=details)
 
+    @storage_call("could not append to the erasure audit")
     def _put(self, tenant_id: str, audit_id: str, suffix: str, *, kind: str,
              details: dict[str, Any]) -> bool:
-        ensure_bound()
         if "count" in details:  # "count" would shadow pynamodb's Model.count
             details["deleted_count"] = details.pop("count")
         row = ErasureEventRow(tenant_id, f"{audit_id}#{suffix}", audit_id=audit_id, kind=kind,
@@ -154,6 +145,4 @@ class ErasureAuditStore:
         except PutError as exc:
             if _conditional_failure(exc):
                 return False
-            raise StorageError("could not append to the erasure audit") from exc
-        except PynamoDBException as exc:
-            raise StorageError("could not append to the erasure audit") from exc
+            raise

@@ -17,11 +17,12 @@ from datetime import datetime
 from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, UpdateError
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from scaiecho.adapters.blobs import BlobStore
 from scaiecho.adapters.cursors import decode_cursor, encode_cursor
-from scaiecho.adapters.tables import JobRow, SpeakerRow, ensure_bound, utcnow
+from scaiecho.adapters.storage import storage_call
+from scaiecho.adapters.tables import JobRow, SpeakerRow, utcnow
 from scaiecho.domain.jobs import JobStatus
 from scaiecho.errors import StorageError
 
@@ -94,62 +95,51 @@ _OPEN = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
 
 
 class JobStore:
+    @storage_call("could not store the job")
     def create(self, *, tenant_id: str, job_id: str, request: dict[str, Any], audio_key: str,
                audio_bytes: int, match_user_id: str | None = None, source_url: str | None = None,
                batch_id: str | None = None, batch_index: int | None = None) -> Job:
-        ensure_bound()
         now = utcnow()
         row = JobRow(tenant_id, job_id, status=JobStatus.QUEUED.value, request=json.dumps(request),
                      audio_key=audio_key, audio_bytes=audio_bytes, progress={}, warnings=[],
                      match_user_id=match_user_id, source_url=source_url, batch_id=batch_id,
                      batch_index=batch_index, created_at=now, updated_at=now)
-        try:
-            row.save(condition=JobRow.job_id.does_not_exist())
-        except PynamoDBException as exc:
-            raise StorageError("could not store the job") from exc
+        row.save(condition=JobRow.job_id.does_not_exist())
         return _job(row)
 
+    @storage_call("could not read the job")
     def get(self, tenant_id: str, job_id: str) -> Job | None:
         """Tenant-scoped: another tenant's job is not found."""
         if not job_id.startswith(JOB_PREFIX):
             return None
-        ensure_bound()
         try:
             return _job(JobRow.get(tenant_id, job_id, consistent_read=True))
         except DoesNotExist:
             return None
-        except PynamoDBException as exc:
-            raise StorageError("could not read the job") from exc
 
+    @storage_call("could not list jobs")
     def page(self, tenant_id: str, *, limit: int, cursor: str | None) -> tuple[list[Job], str | None]:
-        ensure_bound()
-        try:
-            result = JobRow.query(
-                tenant_id, range_key_condition=JobRow.job_id.startswith(JOB_PREFIX), limit=limit,
-                scan_index_forward=False,
-                last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="job_id",
-                                                 prefix=JOB_PREFIX),
-            )
-            jobs = [_job(r) for r in result]
-            return jobs, encode_cursor(result.last_evaluated_key)
-        except PynamoDBException as exc:
-            raise StorageError("could not list jobs") from exc
+        result = JobRow.query(
+            tenant_id, range_key_condition=JobRow.job_id.startswith(JOB_PREFIX), limit=limit,
+            scan_index_forward=False,
+            last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="job_id",
+                                             prefix=JOB_PREFIX),
+        )
+        jobs = [_job(r) for r in result]
+        return jobs, encode_cursor(result.last_evaluated_key)
 
+    @storage_call("could not count the jobs")
     def active_count(self, tenant_id: str) -> int:
         """The tenant's jobs still QUEUED or PROCESSING (fair use): a query of its partition."""
-        ensure_bound()
-        try:
-            return sum(1 for _ in JobRow.query(
-                tenant_id, filter_condition=JobRow.status.is_in(JobStatus.QUEUED.value,
-                                                                JobStatus.PROCESSING.value),
-                attributes_to_get=["job_id"],
-            ))
-        except PynamoDBException as exc:
-            raise StorageError("could not count the jobs") from exc
+        return sum(1 for _ in JobRow.query(
+            tenant_id, filter_condition=JobRow.status.is_in(JobStatus.QUEUED.value,
+                                                            JobStatus.PROCESSING.value),
+            attributes_to_get=["job_id"],
+        ))
 
+    @storage_call("could not update the job")
     def _update(self, tenant_id: str, job_id: str, actions: list[Any], *, only_open: bool = True) -> bool:
         """Apply ``actions``; False when the job is already settled (a late step changes nothing)."""
-        ensure_bound()
         condition = JobRow.job_id.exists()
         if only_open:
             condition = condition & JobRow.status.is_in(*_OPEN)
@@ -159,27 +149,22 @@ class JobStore:
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
-            raise StorageError("could not update the job") from exc
-        except PynamoDBException as exc:
-            raise StorageError("could not update the job") from exc
+            raise
         return True
 
+    @storage_call("could not list the batch")
     def page_batch(self, tenant_id: str, batch_id: str, *, limit: int,
               cursor: str | None) -> tuple[list[Job], str | None]:
         """The jobs of one batch, in file order: their ids share the batch's prefix (a keyed
         query of the tenant's partition, never a scan)."""
-        ensure_bound()
         prefix = batch_job_prefix(batch_id)
-        try:
-            result = JobRow.query(
-                tenant_id, range_key_condition=JobRow.job_id.startswith(prefix), limit=limit,
-                last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="job_id",
-                                                 prefix=prefix),
-            )
-            jobs = [_job(r) for r in result]
-            return jobs, encode_cursor(result.last_evaluated_key)
-        except PynamoDBException as exc:
-            raise StorageError("could not list the batch") from exc
+        result = JobRow.query(
+            tenant_id, range_key_condition=JobRow.job_id.startswith(prefix), limit=limit,
+            last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="job_id",
+                                             prefix=prefix),
+        )
+        jobs = [_job(r) for r in result]
+        return jobs, encode_cursor(result.last_evaluated_key)
 
     def set_audio(self, tenant_id: str, job_id: str, *, audio_key: str, audio_bytes: int) -> bool:
         """The fetch step stored the remote recording here."""
@@ -279,9 +264,9 @@ class JobFiles(BlobStore):
         return post
 
 
+@storage_call("could not record the speaker's use")
 def mark_speakers_used(tenant_id: str, speaker_ids: list[str], attempts: int = 5) -> None:
     """Identification named these speakers: their retention period counts from now."""
-    ensure_bound()
     now = utcnow()
     for sid in speaker_ids:
         for _ in range(attempts):  # the row is versioned: re-read on a concurrent write
@@ -296,6 +281,4 @@ def mark_speakers_used(tenant_id: str, speaker_ids: list[str], attempts: int = 5
                 break
             except UpdateError as exc:
                 if exc.cause_response_code != "ConditionalCheckFailedException":
-                    raise StorageError("could not record the speaker's use") from exc
-            except PynamoDBException as exc:
-                raise StorageError("could not record the speaker's use") from exc
+                    raise

@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import DeleteError, DoesNotExist, PynamoDBException
+from pynamodb.exceptions import DeleteError, DoesNotExist
 
 from scaiecho.adapters.aws import client
-from scaiecho.adapters.tables import NodeRow, ensure_bound, utcnow
-from scaiecho.errors import NodeError, StorageError
+from scaiecho.adapters.storage import storage_call
+from scaiecho.adapters.tables import NodeRow, utcnow
+from scaiecho.errors import NodeError
 from scaiecho.settings import get_settings
 
 
@@ -61,49 +62,39 @@ def _to_domain(row: NodeRow) -> Node:
 
 
 class NodeStore:
+    @storage_call("could not register the node")
     def register(self, node_id: str, endpoint_name: str, engine: str = "pyannote") -> Node:
-        ensure_bound()
         row = NodeRow(node_id, endpoint_name=endpoint_name, engine=engine, status="unknown")
-        try:
-            row.save()
-        except PynamoDBException as exc:
-            raise StorageError("could not register the node") from exc
+        row.save()
         return _to_domain(row)
 
+    @storage_call("could not deregister the node")
     def deregister(self, node_id: str) -> bool:
         """Forget a node (its endpoint is being deleted): no enrollment, job or erasure waits on
         it any more. False when it was not registered."""
-        ensure_bound()
         try:
             NodeRow(node_id).delete(condition=NodeRow.node_id.exists())
         except DeleteError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False
-            raise StorageError("could not deregister the node") from exc
-        except PynamoDBException as exc:
-            raise StorageError("could not deregister the node") from exc
+            raise
         return True
 
+    @storage_call("could not read the node")
     def get(self, node_id: str) -> Node | None:
-        ensure_bound()
         try:
             return _to_domain(NodeRow.get(node_id))
         except DoesNotExist:
             return None
-        except PynamoDBException as exc:
-            raise StorageError("could not read the node") from exc
 
+    @storage_call("could not list nodes")
     def list(self) -> list[Node]:
-        ensure_bound()
-        try:
-            return sorted((_to_domain(r) for r in NodeRow.scan()), key=lambda n: n.node_id)
-        except PynamoDBException as exc:
-            raise StorageError("could not list nodes") from exc
+        return sorted((_to_domain(r) for r in NodeRow.scan()), key=lambda n: n.node_id)
 
+    @storage_call("could not record the node probe")
     def record_probe(
         self, node_id: str, *, online: bool, health: dict[str, Any] | None, error: str | None
     ) -> None:
-        ensure_bound()
         actions: list[Any] = [NodeRow.status.set("online" if online else "offline")]
         if online:
             now = utcnow()
@@ -118,10 +109,7 @@ class NodeStore:
                 actions.append(NodeRow.model_version.set(str(health.get("model_version", ""))))
         else:
             actions.append(NodeRow.last_error.set((error or "unreachable")[:500]))
-        try:
-            NodeRow(node_id).update(actions=actions, condition=NodeRow.node_id.exists())
-        except PynamoDBException as exc:
-            raise StorageError("could not record the node probe") from exc
+        NodeRow(node_id).update(actions=actions, condition=NodeRow.node_id.exists())
 
 
 class NodeClient:

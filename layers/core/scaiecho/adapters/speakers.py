@@ -13,24 +13,23 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     DeleteError,
     DoesNotExist,
-    PynamoDBException,
     TransactWriteError,
     UpdateError,
 )
 from pynamodb.transactions import TransactWrite
 
 from scaiecho.adapters.cursors import decode_cursor, encode_cursor
+from scaiecho.adapters.storage import storage_call, storage_errors
 from scaiecho.adapters.tables import (
     ConsentRow,
     ExternalIdClaimRow,
     SampleMap,
     SpeakerRow,
     WarmRow,
-    ensure_bound,
     utcnow,
 )
 from scaiecho.domain.consent_checks import CheckStatus, TextCheck, VoiceCheck
-from scaiecho.domain.speakers import Consent, EnrollmentStatus, Sample, Speaker
+from scaiecho.domain.speakers import Consent, EnrollmentStatus, Sample, Speaker, WarmEntry
 from scaiecho.errors import Conflict, NotFound, StorageError
 from scaiecho.settings import get_settings
 
@@ -116,9 +115,9 @@ def sample_map(sample: Sample) -> SampleMap:
 
 
 class SpeakerStore:
+    @storage_call("could not store the speaker")
     def create(self, speaker: Speaker, consent: Consent) -> None:
         """Speaker row + external-id claim + consent record, all or nothing."""
-        ensure_bound()
         row = SpeakerRow(
             speaker.tenant_id, speaker.speaker_id,
             external_id=speaker.external_id, display_name=speaker.display_name,
@@ -166,19 +165,15 @@ class SpeakerStore:
                 raise external_id_conflict(
                     speaker.external_id, self.external_id_holder(speaker.tenant_id, speaker.external_id)
                 ) from exc
-            raise StorageError("could not store the speaker") from exc
-        except PynamoDBException as exc:
-            raise StorageError("could not store the speaker") from exc
+            raise
 
+    @storage_call("could not read the speaker")
     def external_id_holder(self, tenant_id: str, external_id: str) -> str | None:
         """The speaker id that claims ``external_id`` in this tenant (None: unclaimed)."""
-        ensure_bound()
         try:
             claim = ExternalIdClaimRow.get(tenant_id, f"ext#{external_id}", consistent_read=True)
         except DoesNotExist:
             return None
-        except PynamoDBException as exc:
-            raise StorageError("could not read the speaker") from exc
         return str(claim.claimed_by)
 
     def by_external_id(self, tenant_id: str, external_id: str) -> Speaker | None:
@@ -186,46 +181,39 @@ class SpeakerStore:
         holder = self.external_id_holder(tenant_id, external_id)
         return self.get(tenant_id, holder) if holder else None
 
+    @storage_call("could not read the speaker")
     def get(self, tenant_id: str, speaker_id: str) -> Speaker | None:
         """Tenant-scoped read: another tenant's speaker is simply not found."""
         if not speaker_id.startswith(SPEAKER_PREFIX):
             return None
-        ensure_bound()
         try:
             return _speaker(SpeakerRow.get(tenant_id, speaker_id, consistent_read=True))
         except DoesNotExist:
             return None
-        except PynamoDBException as exc:
-            raise StorageError("could not read the speaker") from exc
 
+    @storage_call("could not list speakers")
     def page(self, tenant_id: str, *, limit: int, cursor: str | None) -> tuple[list[Speaker], str | None]:
-        ensure_bound()
-        try:
-            result = SpeakerRow.query(
-                tenant_id,
-                range_key_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX),
-                filter_condition=SpeakerRow.tombstoned_at.does_not_exist(),
-                limit=limit,
-                last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="speaker_id",
-                                                 prefix=SPEAKER_PREFIX),
-            )
-            speakers = [_speaker(r) for r in result]
-            return speakers, encode_cursor(result.last_evaluated_key)
-        except PynamoDBException as exc:
-            raise StorageError("could not list speakers") from exc
+        result = SpeakerRow.query(
+            tenant_id,
+            range_key_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX),
+            filter_condition=SpeakerRow.tombstoned_at.does_not_exist(),
+            limit=limit,
+            last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="speaker_id",
+                                             prefix=SPEAKER_PREFIX),
+        )
+        speakers = [_speaker(r) for r in result]
+        return speakers, encode_cursor(result.last_evaluated_key)
 
+    @storage_call("could not read the speaker")
     def add_sample(self, speaker: Speaker, sample: Sample, quality: str | None) -> Speaker:
         """Append ``sample`` (a compare-and-set on the row's version, retried when concurrent
         requests add samples to the same speaker). NotFound once it is erased; 409
         ``speaker_busy`` only if it keeps changing under us."""
-        ensure_bound()
         for attempt in range(_UPDATE_ATTEMPTS):
             try:
                 row = SpeakerRow.get(speaker.tenant_id, speaker.speaker_id, consistent_read=True)
             except DoesNotExist:
                 row = None
-            except PynamoDBException as exc:
-                raise StorageError("could not read the speaker") from exc
             if row is None or row.tombstoned_at is not None:
                 raise NotFound(f"no speaker {speaker.speaker_id!r}", code="speaker_not_found")
             try:
@@ -248,16 +236,14 @@ class SpeakerStore:
         raise Conflict("the speaker is being changed by other requests; retry", code="speaker_busy",
                        details={"speaker_id": speaker.speaker_id})
 
+    @storage_call("could not read the speaker")
     def remove_sample(self, speaker: Speaker, sample: Sample) -> None:
         """Undo :meth:`add_sample` (its blob could not be committed): drop the sample again."""
-        ensure_bound()
         for _ in range(_UPDATE_ATTEMPTS):
             try:
                 row = SpeakerRow.get(speaker.tenant_id, speaker.speaker_id, consistent_read=True)
             except DoesNotExist:
                 return
-            except PynamoDBException as exc:
-                raise StorageError("could not read the speaker") from exc
             index = next((i for i, s in enumerate(row.samples or []) if s.sample_id == sample.sample_id),
                          None)
             if index is None:
@@ -272,11 +258,11 @@ class SpeakerStore:
                     raise StorageError("could not remove the sample") from exc
         raise StorageError("could not remove the sample: concurrent updates")
 
+    @storage_call("could not update the enrollment status")
     def set_enrollment(
         self, tenant_id: str, speaker_id: str, *, status: EnrollmentStatus,
         enrolled_on: list[str], note: str | None,
     ) -> Speaker | None:
-        ensure_bound()
         try:
             row = SpeakerRow.get(tenant_id, speaker_id, consistent_read=True)
         except DoesNotExist:
@@ -289,23 +275,18 @@ class SpeakerStore:
             SpeakerRow.note.set(note) if note else SpeakerRow.note.remove(),
             SpeakerRow.enrolled_on.set(set(enrolled_on)) if enrolled_on else SpeakerRow.enrolled_on.remove(),
         ]
-        try:
-            row.update(actions=actions, condition=SpeakerRow.tombstoned_at.does_not_exist())
-        except UpdateError as exc:
-            raise StorageError("could not update the enrollment status") from exc
+        row.update(actions=actions, condition=SpeakerRow.tombstoned_at.does_not_exist())
         return _speaker(row)
 
+    @storage_call("could not read the speaker")
     def mark_evicted(self, tenant_id: str, speaker_id: str, *, note: str) -> bool:
         """``ready`` → ``evicted`` (no node holds the speaker any more). A compare-and-set on the
         row's version: False when the speaker is no longer ready, is erased, or changed meanwhile
         (an enrollment settling now decides instead)."""
-        ensure_bound()
         try:
             row = SpeakerRow.get(tenant_id, speaker_id, consistent_read=True)
         except DoesNotExist:
             return False
-        except PynamoDBException as exc:
-            raise StorageError("could not read the speaker") from exc
         if row.tombstoned_at is not None or row.enrollment_status != EnrollmentStatus.READY.value:
             return False
         try:
@@ -319,18 +300,15 @@ class SpeakerStore:
             raise StorageError("could not update the enrollment status") from exc
         return True
 
+    @storage_call("could not roll back the speaker")
     def delete_unconfirmed(self, speaker: Speaker, consent_id: str) -> None:
         """Compensation after a failure right after create(): remove the rows we just wrote."""
-        ensure_bound()
-        try:
-            with TransactWrite(connection=_connection()) as tx:
-                # Whatever its version now (an enrollment may have touched it): it goes.
-                tx.delete(SpeakerRow(speaker.tenant_id, speaker.speaker_id), add_version_condition=False)
-                tx.delete(ConsentRow(speaker.tenant_id, f"{speaker.speaker_id}#{consent_id}"))
-                if speaker.external_id:
-                    tx.delete(ExternalIdClaimRow(speaker.tenant_id, f"ext#{speaker.external_id}"))
-        except PynamoDBException as exc:
-            raise StorageError("could not roll back the speaker") from exc
+        with TransactWrite(connection=_connection()) as tx:
+            # Whatever its version now (an enrollment may have touched it): it goes.
+            tx.delete(SpeakerRow(speaker.tenant_id, speaker.speaker_id), add_version_condition=False)
+            tx.delete(ConsentRow(speaker.tenant_id, f"{speaker.speaker_id}#{consent_id}"))
+            if speaker.external_id:
+                tx.delete(ExternalIdClaimRow(speaker.tenant_id, f"ext#{speaker.external_id}"))
 
 
     # ------------------------------------------------------------------ erasure
@@ -361,74 +339,64 @@ class SpeakerStore:
         return self._update_erasing(tenant_id, speaker_id, actions, "could not scrub the speaker")
 
     def _update_erasing(self, tenant_id: str, speaker_id: str, build: Any, message: str) -> bool:
-        ensure_bound()
         audit_id_of: Any = None
-        for _ in range(_UPDATE_ATTEMPTS):
-            try:
-                row = SpeakerRow.get(tenant_id, speaker_id, consistent_read=True)
-            except DoesNotExist:
-                return False
-            except PynamoDBException as exc:
-                raise StorageError(message) from exc
-            actions = build(row)
-            if actions is None:
-                return True
-            audit_id_of = row.erasure_audit_id
-            try:
-                # The version attribute makes this a compare-and-set; a concurrent writer retries.
-                row.update(actions=actions)
-                return True
-            except UpdateError as exc:
-                if exc.cause_response_code != "ConditionalCheckFailedException":
-                    raise StorageError(message) from exc
+        with storage_errors(message):
+            for _ in range(_UPDATE_ATTEMPTS):
+                try:
+                    row = SpeakerRow.get(tenant_id, speaker_id, consistent_read=True)
+                except DoesNotExist:
+                    return False
+                actions = build(row)
+                if actions is None:
+                    return True
+                audit_id_of = row.erasure_audit_id
+                try:
+                    # The version attribute makes this a compare-and-set; a concurrent writer retries.
+                    row.update(actions=actions)
+                    return True
+                except UpdateError as exc:
+                    if exc.cause_response_code != "ConditionalCheckFailedException":
+                        raise
         raise StorageError(f"{message}: concurrent updates (erasure {audit_id_of})")
 
+    @storage_call("could not read the consent record")
     def consent(self, tenant_id: str, speaker_id: str, consent_id: str) -> Consent | None:
-        ensure_bound()
         try:
             return _consent(ConsentRow.get(tenant_id, f"{speaker_id}#{consent_id}", consistent_read=True))
         except DoesNotExist:
             return None
-        except PynamoDBException as exc:
-            raise StorageError("could not read the consent record") from exc
 
+    @storage_call("could not list the consent records")
     def consents_between(
         self, tenant_id: str, start: datetime, end: datetime, *, limit: int, cursor: str | None,
     ) -> tuple[list[Consent], str | None]:
         """The tenant's consent records captured in [start, end), a page at a time (a filtered
         query of the tenant's partition: a DPO export, not a hot path)."""
-        ensure_bound()
-        try:
-            result = ConsentRow.query(
-                tenant_id,
-                filter_condition=(ConsentRow.captured_at >= start) & (ConsentRow.captured_at < end),
-                limit=limit,
-                last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="consent_key",
-                                                 prefix=SPEAKER_PREFIX),
-            )
-            consents = [_consent(r) for r in result]
-            return consents, encode_cursor(result.last_evaluated_key)
-        except PynamoDBException as exc:
-            raise StorageError("could not list the consent records") from exc
+        result = ConsentRow.query(
+            tenant_id,
+            filter_condition=(ConsentRow.captured_at >= start) & (ConsentRow.captured_at < end),
+            limit=limit,
+            last_evaluated_key=decode_cursor(cursor, tenant_id=tenant_id, range_key="consent_key",
+                                             prefix=SPEAKER_PREFIX),
+        )
+        consents = [_consent(r) for r in result]
+        return consents, encode_cursor(result.last_evaluated_key)
 
+    @storage_call("could not delete the consent records")
     def delete_consents(self, tenant_id: str, speaker_id: str) -> int:
         """Delete every consent record of the speaker (only erasure may): returns how many."""
-        ensure_bound()
         deleted = 0
-        try:
-            for row in ConsentRow.query(
-                tenant_id, range_key_condition=ConsentRow.consent_key.startswith(f"{speaker_id}#"),
-                consistent_read=True,
-            ):
-                row.delete()
-                deleted += 1
-        except PynamoDBException as exc:
-            raise StorageError("could not delete the consent records") from exc
+        for row in ConsentRow.query(
+            tenant_id, range_key_condition=ConsentRow.consent_key.startswith(f"{speaker_id}#"),
+            consistent_read=True,
+        ):
+            row.delete()
+            deleted += 1
         return deleted
 
+    @storage_call("could not release the external id")
     def release_external_id(self, tenant_id: str, external_id: str, speaker_id: str) -> bool:
         """Delete the external-id claim if (and only if) this speaker holds it."""
-        ensure_bound()
         try:
             ExternalIdClaimRow(tenant_id, f"ext#{external_id}").delete(
                 condition=ExternalIdClaimRow.claimed_by == speaker_id
@@ -437,45 +405,45 @@ class SpeakerStore:
         except DeleteError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 return False  # already released (or someone else's claim now)
-            raise StorageError("could not release the external id") from exc
-        except PynamoDBException as exc:
-            raise StorageError("could not release the external id") from exc
+            raise
 
+    @storage_call("could not scan speakers")
     def live_speakers(self) -> Iterator[SpeakerActivity]:
         """Every tenant's live speakers (the daily retention sweep: a paginated scan)."""
-        ensure_bound()
-        try:
-            for row in SpeakerRow.scan(
-                filter_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX)
-                & SpeakerRow.tombstoned_at.does_not_exist(),
-                attributes_to_get=["tenant_id", "speaker_id", "created_at", "last_used_at"],
-            ):
-                yield SpeakerActivity(row.tenant_id, row.speaker_id, row.created_at, row.last_used_at)
-        except PynamoDBException as exc:
-            raise StorageError("could not scan speakers") from exc
+        for row in SpeakerRow.scan(
+            filter_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX)
+            & SpeakerRow.tombstoned_at.does_not_exist(),
+            attributes_to_get=["tenant_id", "speaker_id", "created_at", "last_used_at"],
+        ):
+            yield SpeakerActivity(row.tenant_id, row.speaker_id, row.created_at, row.last_used_at)
 
 
+    @storage_call("could not scan speakers")
     def scan_live(self) -> Iterator[Speaker]:
         """Every tenant's live speakers (the node probe's lifecycle pass: a paginated scan)."""
-        ensure_bound()
-        try:
-            for row in SpeakerRow.scan(
-                filter_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX)
-                & SpeakerRow.tombstoned_at.does_not_exist(),
-            ):
-                yield _speaker(row)
-        except PynamoDBException as exc:
-            raise StorageError("could not scan speakers") from exc
+        for row in SpeakerRow.scan(
+            filter_condition=SpeakerRow.speaker_id.startswith(SPEAKER_PREFIX)
+            & SpeakerRow.tombstoned_at.does_not_exist(),
+        ):
+            yield _speaker(row)
+
+
+def _warm(row: WarmRow) -> WarmEntry:
+    return WarmEntry(
+        tenant_id=row.tenant_id, speaker_id=row.speaker_id, node_id=row.node_id,
+        sealed_embedding=bytes(row.sealed_embedding), dim=int(row.dim), model_id=row.model_id,
+        model_version=row.model_version, enrolled_at=row.enrolled_at,
+    )
 
 
 class WarmRegistry:
+    @storage_call("could not record the warm node")
     def put(
         self, *, tenant_id: str, speaker_id: str, node_id: str, sealed: bytes, dim: int,
         model_id: str | None, model_version: str | None, sample_ids: list[str],
     ) -> bool:
         """Record the voiceprint only while the speaker exists and is not erased (one transaction,
         so an enrollment racing an erasure can never leave a voiceprint behind). False if erased."""
-        ensure_bound()
         row = WarmRow(
             f"{tenant_id}#{speaker_id}", node_id, tenant_id=tenant_id, speaker_id=speaker_id,
             sealed_embedding=sealed, dim=dim, model_id=model_id, model_version=model_version,
@@ -492,29 +460,30 @@ class WarmRegistry:
             reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return False
-            raise StorageError("could not record the warm node") from exc
-        except PynamoDBException as exc:
-            raise StorageError("could not record the warm node") from exc
+            raise
         return True
 
-    def for_speaker(self, tenant_id: str, speaker_id: str) -> list[WarmRow]:
-        ensure_bound()
-        try:
-            return list(WarmRow.query(f"{tenant_id}#{speaker_id}", consistent_read=True))
-        except PynamoDBException as exc:
-            raise StorageError("could not read the warm registry") from exc
+    @storage_call("could not read the warm registry")
+    def for_speaker(self, tenant_id: str, speaker_id: str) -> list[WarmEntry]:
+        return [_warm(r) for r in WarmRow.query(f"{tenant_id}#{speaker_id}", consistent_read=True)]
 
+    @storage_call("could not read the warm registry")
+    def on_node(self, tenant_id: str, speaker_ids: list[str], node_id: str) -> list[WarmEntry]:
+        """The node's voiceprints of these speakers (one batch read; missing ones are absent)."""
+        if not speaker_ids:
+            return []
+        rows = WarmRow.batch_get([(f"{tenant_id}#{sid}", node_id) for sid in speaker_ids])
+        return sorted((_warm(r) for r in rows if r.tenant_id == tenant_id),
+                      key=lambda e: e.speaker_id)
+
+    @storage_call("could not delete the warm registry rows")
     def delete_for_speaker(self, tenant_id: str, speaker_id: str) -> int:
         """Forget the speaker on every node: after this no workflow can name it again."""
-        ensure_bound()
         deleted = 0
-        try:
-            for row in WarmRow.query(f"{tenant_id}#{speaker_id}", consistent_read=True,
-                                     attributes_to_get=["speaker_key", "node_id"]):
-                row.delete()
-                deleted += 1
-        except PynamoDBException as exc:
-            raise StorageError("could not delete the warm registry rows") from exc
+        for row in WarmRow.query(f"{tenant_id}#{speaker_id}", consistent_read=True,
+                                 attributes_to_get=["speaker_key", "node_id"]):
+            row.delete()
+            deleted += 1
         return deleted
 
     def enrolled_at(self, tenant_id: str, speaker_id: str) -> dict[str, datetime]:

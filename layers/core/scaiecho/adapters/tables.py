@@ -1,13 +1,14 @@
-"""pynamodb models for every table, bound to names and endpoint from settings at first use.
+"""pynamodb models for every table, bound to names and endpoint from the settings in force.
 
-pynamodb reads ``Meta.table_name`` from the class, so the classes carry placeholders and
-:func:`bind` fills them in from the one settings object (lazily, never at import time).
+pynamodb reads ``Meta.table_name``/``region``/``host`` when it opens a table connection, so every
+model derives from :class:`SettingsBoundModel`, which fills them in from the one settings object
+each time the settings object changes (lazily, never at import time): no registry, no bind call.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from pynamodb.attributes import (
     BinaryAttribute,
@@ -22,6 +23,7 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
+from pynamodb.connection import TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -36,6 +38,30 @@ class _Unbound:
     table_name = "unbound"
     region = "us-east-1"
     host: str | None = None
+    table_setting = ""  # the Settings field naming the table
+
+
+class SettingsBoundModel(Model):
+    """A table model whose name, region and endpoint follow :func:`get_settings`.
+
+    pynamodb caches one connection per class and renews it only when the table name changes; a
+    new endpoint (tests, the local stack's moto server) must renew it too, so the binding is
+    checked here, at the one place every pynamodb operation asks for its connection.
+    """
+
+    _bound_to: ClassVar[Settings | None] = None
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        settings = get_settings()
+        if cls.__dict__.get("_bound_to") is not settings:
+            meta: Any = cls.Meta
+            meta.table_name = getattr(settings, meta.table_setting)
+            meta.region = settings.region
+            meta.host = settings.aws_endpoint_url
+            cls._connection = None
+            cls._bound_to = settings
+        return super()._get_connection()
 
 
 class TenantKeysIndex(GlobalSecondaryIndex["ApiKeyRow"]):
@@ -47,11 +73,11 @@ class TenantKeysIndex(GlobalSecondaryIndex["ApiKeyRow"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
-class ApiKeyRow(Model):
+class ApiKeyRow(SettingsBoundModel):
     """One API key: only the secret's hash is stored."""
 
     class Meta(_Unbound):
-        pass
+        table_setting = "api_keys_table"
 
     key_id = UnicodeAttribute(hash_key=True)
     tenant_id = UnicodeAttribute()
@@ -64,11 +90,11 @@ class ApiKeyRow(Model):
     tenant_index = TenantKeysIndex()
 
 
-class NodeRow(Model):
+class NodeRow(SettingsBoundModel):
     """A pyannote node: a SageMaker endpoint (or a local process behind the same contract)."""
 
     class Meta(_Unbound):
-        pass
+        table_setting = "nodes_table"
 
     node_id = UnicodeAttribute(hash_key=True)
     endpoint_name = UnicodeAttribute()
@@ -96,11 +122,11 @@ class SampleMap(MapAttribute[str, object]):
     created_at = UTCDateTimeAttribute()
 
 
-class SpeakerRow(Model):
+class SpeakerRow(SettingsBoundModel):
     """A speaker profile. Sort key ``spk_…``; the same table holds external-id claims (``ext#…``)."""
 
     class Meta(_Unbound):
-        pass
+        table_setting = "speakers_table"
 
     tenant_id = UnicodeAttribute(hash_key=True)
     speaker_id = UnicodeAttribute(range_key=True)
@@ -127,22 +153,22 @@ class SpeakerRow(Model):
     version = VersionAttribute()
 
 
-class ExternalIdClaimRow(Model):
+class ExternalIdClaimRow(SettingsBoundModel):
     """Makes ``external_id`` unique per tenant: written in the same transaction as the speaker."""
 
     class Meta(_Unbound):
-        pass
+        table_setting = "speakers_table"
 
     tenant_id = UnicodeAttribute(hash_key=True)
     speaker_id = UnicodeAttribute(range_key=True)  # "ext#<external_id>"
     claimed_by = UnicodeAttribute()
 
 
-class ConsentRow(Model):
+class ConsentRow(SettingsBoundModel):
     """Immutable consent record: written once (conditional put), never updated."""
 
     class Meta(_Unbound):
-        pass
+        table_setting = "consents_table"
 
     tenant_id = UnicodeAttribute(hash_key=True)
     consent_key = UnicodeAttribute(range_key=True)  # "<speaker_id>#<consent_id>"
@@ -170,11 +196,11 @@ class ConsentRow(Model):
     check_model_version = UnicodeAttribute(null=True)
 
 
-class WarmRow(Model):
+class WarmRow(SettingsBoundModel):
     """(speaker, node) -> sealed voiceprint: the source of truth for which node holds a speaker."""
 
     class Meta(_Unbound):
-        pass
+        table_setting = "warm_registry_table"
 
     speaker_key = UnicodeAttribute(hash_key=True)  # "<tenant_id>#<speaker_id>"
     node_id = UnicodeAttribute(range_key=True)
@@ -189,7 +215,7 @@ class WarmRow(Model):
     enrolled_at = UTCDateTimeAttribute(default=utcnow)
 
 
-class ErasureAuditRow(Model):
+class ErasureAuditRow(SettingsBoundModel):
     """An erasure's audit header: written once (conditional put), never updated or deleted.
 
     The same table holds its append-only events (:class:`ErasureEventRow`) under
@@ -197,7 +223,7 @@ class ErasureAuditRow(Model):
     """
 
     class Meta(_Unbound):
-        pass
+        table_setting = "erasure_audit_table"
 
     tenant_id = UnicodeAttribute(hash_key=True)
     audit_key = UnicodeAttribute(range_key=True)  # "<audit_id>"
@@ -210,11 +236,11 @@ class ErasureAuditRow(Model):
     requested_at = UTCDateTimeAttribute(default=utcnow)
 
 
-class ErasureEventRow(Model):
+class ErasureEventRow(SettingsBoundModel):
     """One append-only outcome of an erasure step or node eviction (conditional put, never updated)."""
 
     class Meta(_Unbound):
-        pass
+        table_setting = "erasure_audit_table"
 
     tenant_id = UnicodeAttribute(hash_key=True)
     audit_key = UnicodeAttribute(range_key=True)  # "<audit_id>#step#<name>" | "<audit_id>#evt#<ts>#<n>"
@@ -230,14 +256,14 @@ class ErasureEventRow(Model):
     keys = ListAttribute(of=UnicodeAttribute, null=True)
 
 
-class VoiceProfileRow(Model):
+class VoiceProfileRow(SettingsBoundModel):
     """A user's own voice profile: one row per (tenant, user); a re-upload replaces it in place.
 
     Only the KMS-sealed embedding is kept (the sample itself never leaves the request).
     """
 
     class Meta(_Unbound):
-        pass
+        table_setting = "voice_profiles_table"
 
     tenant_id = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute(range_key=True)
@@ -254,11 +280,11 @@ class VoiceProfileRow(Model):
     created_at = UTCDateTimeAttribute(default=utcnow)
 
 
-class JobRow(Model):
+class JobRow(SettingsBoundModel):
     """A transcription job. The transcript itself lives in S3 (``result_key``)."""
 
     class Meta(_Unbound):
-        pass
+        table_setting = "jobs_table"
 
     tenant_id = UnicodeAttribute(hash_key=True)
     job_id = UnicodeAttribute(range_key=True)
@@ -297,7 +323,7 @@ class TenantConnectionsIndex(GlobalSecondaryIndex["ConnectionRow"]):
     tenant_id = UnicodeAttribute(hash_key=True)
 
 
-class ConnectionRow(Model):
+class ConnectionRow(SettingsBoundModel):
     """A WebSocket streaming session (API Gateway connection id). Deleted at close/disconnect;
     ``expires_at`` (TTL) removes rows of connections that vanished without a $disconnect.
 
@@ -306,7 +332,7 @@ class ConnectionRow(Model):
     """
 
     class Meta(_Unbound):
-        pass
+        table_setting = "connections_table"
 
     connection_id = UnicodeAttribute(hash_key=True)
     tenant_id = UnicodeAttribute()
@@ -331,44 +357,3 @@ class ConnectionRow(Model):
     expires_at = TTLAttribute(null=True)
     rev = NumberAttribute(default=0)  # compare-and-set revision
     tenant_index = TenantConnectionsIndex()
-
-
-_TABLES: dict[type[Model], str] = {
-    ApiKeyRow: "api_keys_table",
-    NodeRow: "nodes_table",
-    SpeakerRow: "speakers_table",
-    ExternalIdClaimRow: "speakers_table",
-    ConsentRow: "consents_table",
-    WarmRow: "warm_registry_table",
-    ErasureAuditRow: "erasure_audit_table",
-    ErasureEventRow: "erasure_audit_table",
-    VoiceProfileRow: "voice_profiles_table",
-    JobRow: "jobs_table",
-    ConnectionRow: "connections_table",
-}
-
-
-def register(model: type[Model], settings_field: str) -> None:
-    """Let other adapter modules add their models to the binding."""
-    _TABLES[model] = settings_field
-
-
-def bind(settings: Settings | None = None) -> None:
-    """Point every model at its table and endpoint. Idempotent; call again after env changes."""
-    settings = settings or get_settings()
-    for model, field in _TABLES.items():
-        meta: Any = model.Meta
-        meta.table_name = getattr(settings, field)
-        meta.region = settings.region
-        meta.host = settings.aws_endpoint_url
-        model._connection = None  # pynamodb caches the connection per class
-
-
-_bound_for: list[Settings] = []
-
-
-def ensure_bound() -> None:
-    settings = get_settings()
-    if not _bound_for or _bound_for[0] is not settings:
-        bind(settings)
-        _bound_for[:] = [settings]

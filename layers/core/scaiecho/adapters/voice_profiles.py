@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pynamodb.exceptions import DoesNotExist, PynamoDBException
+from pynamodb.exceptions import DoesNotExist
 
-from scaiecho.adapters.tables import VoiceProfileRow, ensure_bound
+from scaiecho.adapters.storage import storage_call
+from scaiecho.adapters.tables import VoiceProfileRow
 from scaiecho.domain.voice_profiles import VoiceProfile
-from scaiecho.errors import StorageError
 
 
 def _to_domain(row: VoiceProfileRow) -> VoiceProfile:
@@ -26,18 +26,16 @@ def _to_domain(row: VoiceProfileRow) -> VoiceProfile:
 
 
 class VoiceProfileStore:
+    @storage_call("could not read the voice profile")
     def get(self, tenant_id: str, user_id: str) -> VoiceProfile | None:
-        ensure_bound()
         try:
             return _to_domain(VoiceProfileRow.get(tenant_id, user_id, consistent_read=True))
         except DoesNotExist:
             return None
-        except PynamoDBException as exc:
-            raise StorageError("could not read the voice profile") from exc
 
+    @storage_call("could not store the voice profile")
     def put(self, profile: VoiceProfile) -> None:
         """Create or replace in place: the key is (tenant, user), so a re-upload overwrites."""
-        ensure_bound()
         row = VoiceProfileRow(
             profile.tenant_id,
             profile.user_id,
@@ -51,23 +49,14 @@ class VoiceProfileStore:
             sample_duration_s=profile.sample_duration_s,
             created_at=profile.created_at,
         )
-        try:
-            row.save()
-        except PynamoDBException as exc:
-            raise StorageError("could not store the voice profile") from exc
+        row.save()
 
+    @storage_call("could not read the tenant's voice profiles")
     def others(self, tenant_id: str, user_id: str) -> list[VoiceProfile]:
         """Every other user's profile in the tenant (the duplicate-voice check)."""
-        ensure_bound()
-        try:
-            return [_to_domain(r) for r in VoiceProfileRow.query(tenant_id) if r.user_id != user_id]
-        except PynamoDBException as exc:
-            raise StorageError("could not read the tenant's voice profiles") from exc
+        return [_to_domain(r) for r in VoiceProfileRow.query(tenant_id) if r.user_id != user_id]
 
+    @storage_call("could not delete the voice profile")
     def delete(self, tenant_id: str, user_id: str) -> None:
         """Idempotent: deleting a missing row is not an error."""
-        ensure_bound()
-        try:
-            VoiceProfileRow(tenant_id, user_id).delete()
-        except PynamoDBException as exc:
-            raise StorageError("could not delete the voice profile") from exc
+        VoiceProfileRow(tenant_id, user_id).delete()

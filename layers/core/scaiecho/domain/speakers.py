@@ -180,6 +180,21 @@ class Consent:
 
 
 @dataclass(frozen=True)
+class WarmEntry:
+    """One node's voiceprint of a speaker (the warm registry). ``sealed_embedding`` is
+    KMS-sealed: only :class:`~scaiecho.adapters.voiceprints.VoiceprintCipher` opens it."""
+
+    tenant_id: str
+    speaker_id: str
+    node_id: str
+    sealed_embedding: bytes
+    dim: int
+    model_id: str | None
+    model_version: str | None
+    enrolled_at: datetime
+
+
+@dataclass(frozen=True)
 class SpeakerDraft:
     """Validated intake fields."""
 

@@ -129,7 +129,6 @@ def fill_placeholders(text: str, values: Mapping[str, str]) -> str:
 
 def _replace_environment(env: Mapping[str, str]) -> None:
     from scaiecho.adapters.aws import reset_clients
-    from scaiecho.adapters.tables import bind
     from scaiecho.settings import get_settings
 
     for key in [k for k in os.environ if k.startswith(_FOREIGN_PREFIXES)]:
@@ -137,4 +136,3 @@ def _replace_environment(env: Mapping[str, str]) -> None:
     os.environ.update(env)
     get_settings.cache_clear()
     reset_clients()
-    bind()

@@ -85,7 +85,6 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         from scaiecho.adapters.aws import reset_clients
-        from scaiecho.adapters.tables import bind
         from scaiecho.local import moto_patches
         from scaiecho.local.provision import provision
         from scaiecho.settings import get_settings
@@ -128,7 +127,6 @@ class LocalStack:
         os.environ.update(self.environment)
         get_settings.cache_clear()
         reset_clients()
-        bind()
         summary = self.provisioned.summary()
         say(
             f"provisioned from template.yaml: {len(summary['tables'])} tables, "

@@ -19,8 +19,7 @@ from typing import Any
 
 from scaiecho.adapters.nodes import Node, NodeStore
 from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
-from scaiecho.adapters.tables import WarmRow
-from scaiecho.domain.speakers import EnrollmentStatus, Speaker
+from scaiecho.domain.speakers import EnrollmentStatus, Speaker, WarmEntry
 from scaiecho.errors import ScaiEchoError
 from scaiecho.observability import get_logger
 from scaiecho.services.enrollment import start_enrollment
@@ -64,14 +63,14 @@ def settle_speakers() -> SettleReport:
     return report
 
 
-def _lacking(online: dict[str, Node], held: dict[str, WarmRow]) -> list[str]:
+def _lacking(online: dict[str, Node], held: dict[str, WarmEntry]) -> list[str]:
     """Online nodes without a current voiceprint of the speaker: none, one from before the node
     last came online (it restarted), or one of another model version."""
     return [node_id for node_id, node in sorted(online.items())
             if node_id not in held or not _current(held[node_id], node)]
 
 
-def _current(row: WarmRow, node: Node) -> bool:
+def _current(row: WarmEntry, node: Node) -> bool:
     if node.online_since is not None and row.enrolled_at < node.online_since:
         return False
     return not (node.model_version and row.model_version and node.model_version != row.model_version)
