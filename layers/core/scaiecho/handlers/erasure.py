@@ -4,24 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from scaiecho.errors import ValidationFailed
+from scaiecho.handlers.events import ErasureRetryTask, parse_event
 from scaiecho.services import erasure, retention
 
 
 def retry_evictions(event: dict[str, Any]) -> dict[str, Any]:
     """Task of statemachine/erasure_retry.asl.json: one pass, then the loop's next input."""
-    tenant_id, audit_id = event.get("tenant_id"), event.get("audit_id")
-    if not tenant_id or not audit_id:
-        raise ValidationFailed("tenant_id and audit_id are required")
-    attempt = int(event.get("attempt", 1))
-    max_attempts = int(event.get("max_attempts", 1))
-    result = erasure.retry_erasure(tenant_id, audit_id, attempt=attempt, max_attempts=max_attempts)
+    task = parse_event(event, ErasureRetryTask)
+    result = erasure.retry_erasure(task.tenant_id, task.audit_id, attempt=task.attempt,
+                                   max_attempts=task.max_attempts)
     return {
-        "tenant_id": tenant_id,
-        "audit_id": audit_id,
-        "attempt": attempt + 1,
-        "max_attempts": max_attempts,
-        "wait_seconds": int(event.get("wait_seconds", 60)),
+        "tenant_id": task.tenant_id,
+        "audit_id": task.audit_id,
+        "attempt": task.attempt + 1,
+        "max_attempts": task.max_attempts,
+        "wait_seconds": task.wait_seconds,
         **result,
     }
 

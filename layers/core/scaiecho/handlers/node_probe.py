@@ -6,15 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from scaiecho.adapters.nodes import NodeClient, NodeStore
-from scaiecho.errors import NodeError, ValidationFailed
+from scaiecho.errors import NodeError
+from scaiecho.handlers.events import NodeProbeTask, parse_event
 from scaiecho.services import lifecycle
 
 
 def handle(event: dict[str, Any]) -> dict[str, Any]:
-    node_id = event.get("node_id")
-    endpoint = event.get("endpoint_name")
-    if not node_id or not endpoint:
-        raise ValidationFailed("node_id and endpoint_name are required")
+    task = parse_event(event, NodeProbeTask)
+    node_id, endpoint = task.node_id, task.endpoint_name
     store = NodeStore()
     try:
         health = NodeClient().health(endpoint)

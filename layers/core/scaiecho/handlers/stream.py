@@ -16,30 +16,26 @@ from typing import Any
 from scaiecho.adapters.replies import ApiGatewayReplies, ReplyPort, management_endpoint
 from scaiecho.domain.auth import Principal, parse_scopes
 from scaiecho.errors import ScaiEchoError, ValidationFailed
+from scaiecho.handlers.events import WebSocketEvent, WebSocketRequestContext, parse_event
 from scaiecho.observability import get_logger
 from scaiecho.services import streaming
 
 
-def _context(event: dict[str, Any]) -> dict[str, Any]:
-    ctx: dict[str, Any] = event.get("requestContext") or {}
-    return ctx
-
-
-def _principal(ctx: dict[str, Any]) -> Principal | None:
-    auth = ctx.get("authorizer") or {}
-    if not auth.get("tenant_id"):
+def _principal(ctx: WebSocketRequestContext) -> Principal | None:
+    auth = ctx.authorizer
+    if auth is None or not auth.tenant_id:
         return None
     try:
-        scopes = parse_scopes(auth.get("scopes", ""))
+        scopes = parse_scopes(auth.scopes)
     except ValidationFailed:
         return None
-    return Principal(tenant_id=auth["tenant_id"], key_id=auth.get("key_id", ""), scopes=scopes,
-                     user_id=auth.get("user_id") or None)
+    return Principal(tenant_id=auth.tenant_id, key_id=auth.key_id, scopes=scopes,
+                     user_id=auth.user_id or None)
 
 
-def _reply_endpoint(ctx: dict[str, Any]) -> str | None:
-    if ctx.get("domainName") and ctx.get("stage"):
-        return management_endpoint(ctx["domainName"], ctx["stage"])
+def _reply_endpoint(ctx: WebSocketRequestContext) -> str | None:
+    if ctx.domain_name and ctx.stage:
+        return management_endpoint(ctx.domain_name, ctx.stage)
     return None
 
 
@@ -55,12 +51,12 @@ def _response(status: int, code: str | None = None, message: str | None = None,
 
 def handle_connect(event: dict[str, Any]) -> dict[str, Any]:
     """Accept the handshake (200) or refuse it (401/403): API Gateway then answers the client."""
-    ctx = _context(event)
+    ctx = parse_event(event, WebSocketEvent).request_context
     principal = _principal(ctx)
     if principal is None:  # the REQUEST authorizer guards the route; never trust its absence
         return _response(401, "unauthenticated", "a valid API key is required")
     try:
-        streaming.connect(ctx["connectionId"], principal, _reply_endpoint(ctx))
+        streaming.connect(ctx.connection_id, principal, _reply_endpoint(ctx))
     except ScaiEchoError as exc:
         retry = exc.details.get("retry_after_s") if isinstance(exc.details, dict) else None
         return _response(exc.status, exc.code, exc.message, retry)
@@ -69,23 +65,23 @@ def handle_connect(event: dict[str, Any]) -> dict[str, Any]:
 
 def handle_default(event: dict[str, Any], replies: ReplyPort | None = None) -> dict[str, Any]:
     """One client frame. Errors reach the client as ``error`` frames, never as a failed invoke."""
-    ctx = _context(event)
-    connection_id = ctx["connectionId"]
+    parsed = parse_event(event, WebSocketEvent)
+    ctx = parsed.request_context
+    connection_id = ctx.connection_id
     if replies is None:
         endpoint = _reply_endpoint(ctx)
         if endpoint is None:
             raise ValidationFailed("the event has no domainName/stage to reply to")
         replies = ApiGatewayReplies(endpoint)
-    body: str | bytes | None = event.get("body")
-    binary = bool(event.get("isBase64Encoded"))
+    body: str | bytes | None = parsed.body
+    binary = parsed.is_base64_encoded
     if binary and isinstance(body, str):
         try:
             body = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             body = None
     # API Gateway stamps when it received the frame: the session's lag is measured from there
-    epoch_ms = ctx.get("requestTimeEpoch")
-    received_at = float(epoch_ms) / 1000.0 if isinstance(epoch_ms, int | float) else None
+    received_at = ctx.request_time_epoch / 1000.0 if ctx.request_time_epoch is not None else None
     try:
         streaming.StreamSessionHandler(replies).handle(connection_id, body, binary=binary,
                                                        received_at=received_at)
@@ -97,7 +93,7 @@ def handle_default(event: dict[str, Any], replies: ReplyPort | None = None) -> d
 
 
 def handle_disconnect(event: dict[str, Any]) -> dict[str, Any]:
-    streaming.disconnect(_context(event)["connectionId"])
+    streaming.disconnect(parse_event(event, WebSocketEvent).request_context.connection_id)
     return _response(200)
 
 
