@@ -22,3 +22,16 @@ def load_handler(function: str) -> Any:
     from scaiecho.local.moto_patches import load_handler as _load
 
     return _load(EVENTS.parent / "functions" / function, "app.lambda_handler")
+
+
+def lambda_context(function: str) -> Any:
+    """The context Lambda passes (what handlers and Powertools read), as the local stack builds it."""
+    from scaiecho.local.moto_patches import LambdaContext
+
+    return LambdaContext(function_name=f"scaiecho-{function}",
+                         invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function}")
+
+
+def call_handler(function: str, event: Any) -> Any:
+    """The function's real ``lambda_handler`` called as Lambda calls it (event, context)."""
+    return load_handler(function)(event, lambda_context(function))

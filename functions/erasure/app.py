@@ -1,8 +1,6 @@
 """Erasure (DELETE /speakers/{id}) and its audit (GET /erasures/{id}) behind API Gateway via Mangum."""
 
-from mangum import Mangum
-
-from scaiecho.api.app import create_app
+from scaiecho.api.lambda_entry import api_handler
 from scaiecho.api.routes import erasure
 
-lambda_handler = Mangum(create_app([erasure.router]), lifespan="off")
+lambda_handler = api_handler(erasure.router)

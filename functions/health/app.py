@@ -1,8 +1,6 @@
 """GET /health and /keys/*: the FastAPI routers behind API Gateway via Mangum."""
 
-from mangum import Mangum
-
-from scaiecho.api.app import create_app
+from scaiecho.api.lambda_entry import api_handler
 from scaiecho.api.routes import health, keys
 
-lambda_handler = Mangum(create_app([health.router, keys.router]), lifespan="off")
+lambda_handler = api_handler(health.router, keys.router)

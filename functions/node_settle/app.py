@@ -3,7 +3,9 @@
 from typing import Any
 
 from scaiecho.handlers.node_probe import settle
+from scaiecho.observability import lambda_entry
 
 
+@lambda_entry()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return settle(event)

@@ -1,8 +1,6 @@
 """POST /preflight: the quality check alone."""
 
-from mangum import Mangum
-
-from scaiecho.api.app import create_app
+from scaiecho.api.lambda_entry import api_handler
 from scaiecho.api.routes import preflight
 
-lambda_handler = Mangum(create_app([preflight.router]), lifespan="off")
+lambda_handler = api_handler(preflight.router)

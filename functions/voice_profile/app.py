@@ -1,8 +1,6 @@
 """POST|DELETE /users/me/voice-profile and GET /users/me/voice-profile/status."""
 
-from mangum import Mangum
-
-from scaiecho.api.app import create_app
+from scaiecho.api.lambda_entry import api_handler
 from scaiecho.api.routes import voice_profiles
 
-lambda_handler = Mangum(create_app([voice_profiles.router]), lifespan="off")
+lambda_handler = api_handler(voice_profiles.router)

@@ -1,8 +1,6 @@
 """GET/POST /speakers/{id}/warm."""
 
-from mangum import Mangum
-
-from scaiecho.api.app import create_app
+from scaiecho.api.lambda_entry import api_handler
 from scaiecho.api.routes import warm
 
-lambda_handler = Mangum(create_app([warm.router]), lifespan="off")
+lambda_handler = api_handler(warm.router)

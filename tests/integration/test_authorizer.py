@@ -4,12 +4,12 @@ from typing import Any
 
 import pytest
 
-from tests.events import load_event, load_handler
+from tests.events import call_handler, lambda_context, load_event, load_handler
 
 
 def test_bearer_key_is_allowed_with_tenant_context(make_key: Any) -> None:
     key = make_key("acme", "scaiecho:enroll,scaiecho:transcribe")
-    result = load_handler("authorizer")(load_event("authorizer", "valid_bearer", API_KEY=key), None)
+    result = call_handler("authorizer", load_event("authorizer", "valid_bearer", API_KEY=key))
     statement = result["policyDocument"]["Statement"][0]
     assert statement["Effect"] == "Allow"
     assert statement["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:abc123/*"
@@ -20,14 +20,14 @@ def test_bearer_key_is_allowed_with_tenant_context(make_key: Any) -> None:
 
 def test_x_api_key_header_is_accepted_like_bearer(make_key: Any) -> None:
     key = make_key("acme", "scaiecho:transcribe")
-    result = load_handler("authorizer")(load_event("authorizer", "x_api_key", API_KEY=key), None)
+    result = call_handler("authorizer", load_event("authorizer", "x_api_key", API_KEY=key))
     assert result["policyDocument"]["Statement"][0]["Effect"] == "Allow"
     assert result["context"]["tenant_id"] == "acme"
 
 
 def test_websocket_handshake_may_use_the_query_key(make_key: Any) -> None:
     key = make_key("acme", "scaiecho:transcribe")
-    result = load_handler("authorizer")(load_event("authorizer", "websocket_query_key", API_KEY=key), None)
+    result = call_handler("authorizer", load_event("authorizer", "websocket_query_key", API_KEY=key))
     assert result["context"]["tenant_id"] == "acme"
 
 
@@ -40,23 +40,17 @@ def test_missing_or_bad_key_raises_unauthorized(aws: Any, key: str | None) -> No
         else load_event("authorizer", "valid_bearer", API_KEY=key)
     )
     with pytest.raises(Exception, match=r"^Unauthorized$"):
-        handler(event, None)
+        handler(event, lambda_context("authorizer"))
 
 
 def test_api_function_trusts_the_authorizer_context(aws: Any) -> None:
     """Behind API Gateway the key was checked by the authorizer; Mangum passes its context."""
     import json
 
-    response = load_handler("health")(load_event("health", "get_key_me_authorized"), _Ctx())
+    response = call_handler("health", load_event("health", "get_key_me_authorized"))
     assert response["statusCode"] == 200
     body = json.loads(response["body"])
     assert body["data"]["tenant_id"] == "acme"
     assert body["data"]["scopes"] == ["scaiecho:enroll"]
 
 
-class _Ctx:
-    function_name = "health"
-    aws_request_id = "req"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000

@@ -9,20 +9,12 @@ import pytest
 
 from scaiecho.adapters.nodes import NodeStore
 from tests.contract_node import SpeechScript, registered
-from tests.events import EVENTS, load_event, load_handler
+from tests.events import EVENTS, call_handler, load_event
 from tests.integration.test_enrollment import create
 
 FUNCTIONS_WITH_EVENTS = sorted(p.name for p in EVENTS.iterdir() if p.is_dir())
 
 
-class Ctx:
-    function_name = "test"
-    aws_request_id = "req"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 def test_every_function_has_events() -> None:
@@ -42,7 +34,7 @@ def speaker_id(api: Any, make_key: Any) -> str:
 
 
 def invoke(function: str, event: str, **placeholders: str) -> dict[str, Any]:
-    result: dict[str, Any] = load_handler(function)(load_event(function, event, **placeholders), Ctx())
+    result: dict[str, Any] = call_handler(function, load_event(function, event, **placeholders))
     return result
 
 

@@ -11,12 +11,11 @@ from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from scaiecho.adapters.connections import ConnectionStore
-from tests.events import load_event, load_handler
-from tests.integration.test_events import Ctx
+from tests.events import call_handler, load_event
 
 
 def invoke(function: str, event: str, **placeholders: str) -> dict[str, Any]:
-    result: dict[str, Any] = load_handler(function)(load_event(function, event, **placeholders), Ctx())
+    result: dict[str, Any] = call_handler(function, load_event(function, event, **placeholders))
     return result
 
 

@@ -22,7 +22,7 @@ from scaiecho.adapters.nodes import NodeStore
 from scaiecho.local import moto_patches
 from tests.conftest import FIXTURES, _reset_settings, auth
 from tests.contract_node import ContractNode
-from tests.events import load_event, load_handler
+from tests.events import lambda_context, load_event, load_handler
 
 PROFILE = "/v1/modules/scaiecho/users/me/voice-profile"
 STATUS = f"{PROFILE}/status"
@@ -393,21 +393,13 @@ def test_reupload_after_reconsent_is_active_again(
 
 
 # ------------------------------------------------------------------------------ Lambda + CLI
-class Ctx:
-    function_name = "voice-profile"
-    aws_request_id = "req"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:voice-profile"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
 
 
 def test_lambda_events_replay(aws: Any) -> None:
     handler = load_handler("voice_profile")
 
     def call(name: str) -> tuple[int, Any]:
-        resp = handler(load_event("voice_profile", name), Ctx())
+        resp = handler(load_event("voice_profile", name), lambda_context("voice_profile"))
         return resp["statusCode"], json.loads(resp["body"]) if resp.get("body") else None
 
     assert call("get_status") == (200, {"data": {"status": "MISSING"}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.adapters.workflows import execution_link
 from scaiecho.domain.speakers import EnrollmentStatus
 from scaiecho.errors import NodeError, ScaiEchoError
-from scaiecho.observability import get_logger
+from scaiecho.observability import get_logger, record_outcome
 
 PROBE_TIMEOUT_S = 10.0
 NO_NODE_NOTE = (
@@ -141,6 +142,9 @@ def finalize(
     if status is EnrollmentStatus.FAILED:  # where an operator starts: the execution's own page
         extra["console_url"] = execution_link(execution_arn or "", started_ms=_epoch_ms(started_at))
     get_logger().info("enrollment settled", extra=extra)
+    started_ms = _epoch_ms(started_at)
+    record_outcome("Enrollment", status.value,
+                   time.time() - started_ms / 1000 if started_ms is not None else None)
     out: dict[str, Any] = {
         "status": status.value,
         "enrolled_on": warm,

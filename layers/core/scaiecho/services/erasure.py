@@ -31,7 +31,7 @@ from scaiecho.adapters.workflows import WorkflowRunner, execution_link
 from scaiecho.domain import executions
 from scaiecho.domain.auth import Principal
 from scaiecho.errors import NodeError, NotFound, StorageError, UpstreamError
-from scaiecho.observability import get_logger
+from scaiecho.observability import get_logger, record_outcome
 from scaiecho.settings import get_settings
 
 ACTOR_RETENTION = "retention"
@@ -166,6 +166,7 @@ def erase(tenant_id: str, speaker_id: str, *, actor: str, reason: str) -> dict[s
         report = _report(header)
     get_logger().info("erasure run", extra={"audit_id": header.audit_id, "status": report.status,
                                             "repeated": not created})
+    record_outcome("Erasure", report.status, (utcnow() - header.requested_at).total_seconds())
     return {**report.serialize(), "repeated": not created}
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from scaiecho.adapters.jobs import JobFiles, JobStore, input_key, mark_speakers_used, result_key
 from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
 from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
+from scaiecho.adapters.tables import utcnow
 from scaiecho.adapters.url_fetch import FetchLimits, Resolver, fetch_audio, system_resolver
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.adapters.workflows import execution_link
@@ -40,7 +41,7 @@ from scaiecho.errors import (
     StorageError,
     ValidationFailed,
 )
-from scaiecho.observability import get_logger
+from scaiecho.observability import get_logger, record_outcome
 from scaiecho.services.uploads import require_job_duration
 from scaiecho.services.voice_profiles import ProfileCandidate, match_candidate
 from scaiecho.settings import get_settings
@@ -378,7 +379,14 @@ def merge(*, tenant_id: str, job_id: str, bucket: str, options: dict[str, Any],
     get_logger().info("transcription job completed", extra={
         "job_id": job_id, "segments": len(transcript.segments), "diarized": transcript.diarized,
         "identified": len(transcript.identified_speaker_ids()), "warnings": len(out["warnings"])})
+    _record_job_outcome(store, tenant_id, job_id, "completed")
     return {"status": "COMPLETED", "result_key": key}
+
+
+def _record_job_outcome(store: JobStore, tenant_id: str, job_id: str, outcome: str) -> None:
+    """``JobCompleted``/``JobFailed`` and ``JobDuration`` (submit → end) metrics."""
+    job = store.get(tenant_id, job_id)
+    record_outcome("Job", outcome, (utcnow() - job.created_at).total_seconds() if job else None)
 
 
 def _names(tenant_id: str, diarization: dict[str, Any] | None
@@ -411,4 +419,5 @@ def fail(*, tenant_id: str, job_id: str, error: dict[str, Any],
     get_logger().warning("transcription job failed", extra={
         "job_id": job_id, "error": kind, "recorded_here": recorded, "execution_arn": execution_arn,
         "console_url": execution_link(execution_arn or "")})
+    _record_job_outcome(JobStore(), tenant_id, job_id, "failed")
     return {"status": "FAILED"}
