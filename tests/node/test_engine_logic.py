@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +50,6 @@ def stub_engine(pipeline: StubPipeline) -> Engine:
     eng.settings = NodeSettings(model_dir=Path("."))
     eng.threshold, eng.slope, eng.window_s = 0.54, 40.0, WINDOW_S
     eng._lock = PriorityGate()
-    eng._cache_lock = threading.Lock()
-    eng._candidates = OrderedDict()
     eng._model = LoadedModel(pipeline, None, "stub", "v0", Path("."), "cpu", 4, 16000, 0.0)
     return eng
 

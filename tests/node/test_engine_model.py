@@ -125,11 +125,13 @@ def test_silence_has_no_speech(engine) -> None:  # type: ignore[no-untyped-def]
     assert result.turns == [] and result.speakers == []
 
 
-def test_evict(engine) -> None:  # type: ignore[no-untyped-def]
+def test_evict_confirms_nothing_is_held(engine, sample) -> None:  # type: ignore[no-untyped-def]
     from scaiecho_node.engine import CandidateInput
 
-    engine._normalise_candidates([CandidateInput("held", [1.0] * 192)])
-    assert engine.evict(["held", "other"]).serialize() == {"evicted": ["held"], "not_held": ["other"]}
+    # voiceprints come with a request and leave with it: after a diarize nothing stays
+    engine.diarize(sample, [CandidateInput("offered", [1.0] * engine.embedding_dim)])
+    assert engine.evict(["offered", "other"]).serialize() == {"evicted": [], "not_held": ["offered", "other"]}
+    assert not any(isinstance(v, dict) and "offered" in v for v in vars(engine).values())
 
 
 def test_candidate_dimension_mismatch_is_rejected(engine, sample) -> None:  # type: ignore[no-untyped-def]

@@ -3,8 +3,7 @@
 Used by the local node process (``serve``) and the SageMaker handler (``sagemaker_entry``)
 through the same dispatcher (``invocation``). Nodes are stateless: the warm registry in
 DynamoDB is the source of truth for enrolled voiceprints, which arrive with each diarize request
-as ``candidates``. The only per-speaker state is a small cache of normalised candidate vectors,
-which ``evict`` drops.
+as ``candidates`` and are not kept after it. Long audio is windowed (``windowing``).
 """
 
 from __future__ import annotations
@@ -12,9 +11,8 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,14 +39,13 @@ from scaiecho_node.results import (
     HealthResult,
     Identification,
     SpeakerCluster,
-    Turn,
 )
 from scaiecho_node.scheduling import PriorityGate
 from scaiecho_node.settings import NodeSettings
+from scaiecho_node.windowing import WindowCluster, assemble, link, merge_closest, plan_windows
 
 MAX_SPEAKERS = 20
 MIN_ENROLL_SPEECH_S = 3.0  # below this an enrollment embedding is flagged as unreliable
-CANDIDATE_CACHE_SIZE = 4096
 # Longer audio is diarized in windows of this length and the windows' clusters linked. pyannote's
 # reconstruction holds chunks x frames x clusters, so a window's memory grows with its length
 # times its speaker count: at 20 min an hour-long many-speaker recording peaked at 2035 MB, over
@@ -86,8 +83,6 @@ class Engine:
         )
         # torch inference is serialised per node, live streams first (scheduling.py)
         self._lock = PriorityGate()
-        self._cache_lock = threading.Lock()  # the candidate cache only, never held for inference
-        self._candidates: OrderedDict[str, np.ndarray] = OrderedDict()
         self._asr: Transcriber | None = None
         self._asr_lock = threading.Lock()
 
@@ -188,9 +183,8 @@ class Engine:
         started = time.perf_counter()
         samples = normalise_gain(audio.samples, self._model.gain_normalisation)
         file = audio_file(samples, audio.sample_rate, uri="audio")
-        total = len(samples)
-        step = int(self.window_s * audio.sample_rate)
-        windowed = total > step + step // 4  # a short tail joins the last window
+        windows = plan_windows(len(samples), int(self.window_s * audio.sample_rate))
+        windowed = len(windows) > 1
         # A window may hold fewer speakers than the whole recording, so only the upper bound
         # applies per window; both are enforced again on the linked speakers below.
         bounds = (
@@ -199,13 +193,9 @@ class Engine:
             else {"max_speakers": num_speakers or max_speakers}
         )
         warn: list[str] = []
-        pieces: list[_WindowCluster] = []
+        pieces: list[WindowCluster] = []
         with self._lock:
-            starts = list(range(0, total, step)) if windowed else [0]
-            if windowed and total - starts[-1] < step // 4:
-                starts.pop()
-            for i, begin in enumerate(starts):
-                end = starts[i + 1] if i + 1 < len(starts) else total
+            for i, (begin, end) in enumerate(windows):
                 window_file = (
                     file
                     if not windowed
@@ -216,11 +206,11 @@ class Engine:
                     bounds, warn,
                 )
         speakers_raw = (
-            _link(pieces, self.threshold, self.embedding_dim) if windowed else [[p] for p in pieces]
+            link(pieces, self.threshold, self.embedding_dim) if windowed else [[p] for p in pieces]
         )
         upper = num_speakers or max_speakers
         if upper is not None and len(speakers_raw) > upper:
-            speakers_raw = _merge_closest(speakers_raw, upper, self.embedding_dim)
+            speakers_raw = merge_closest(speakers_raw, upper, self.embedding_dim)
         lower = num_speakers or min_speakers
         if lower is not None and len(speakers_raw) < lower:
             warn.append(
@@ -228,7 +218,7 @@ class Engine:
                 f"than the {lower} requested (too little speech from the others, or their "
                 "voices are too alike to tell apart)"
             )
-        turns, speakers, exclusive = _assemble(speakers_raw, self.embedding_dim)
+        turns, speakers, exclusive = assemble(speakers_raw, self.embedding_dim)
         identified = self._identify(speakers, cands)
         return DiarizeResult(
             duration_s=audio.duration_s,
@@ -250,7 +240,7 @@ class Engine:
         duration_s: float,
         bounds: dict[str, int | None],
         warn: list[str],
-    ) -> list[_WindowCluster]:
+    ) -> list[WindowCluster]:
         """Run the pipeline on one window; its clusters with turns and embeddings."""
         captured: dict[str, Any] = {}
 
@@ -297,7 +287,7 @@ class Engine:
                 self._model.embedding_model, file, regions, cap_s=CLUSTER_SPEECH_CAP_S
             )
             out.append(
-                _WindowCluster(
+                WindowCluster(
                     window=window,
                     turns=[(s + offset, e + offset) for s, e in segs],
                     speech_s=sum(e - s for s, e in segs),
@@ -328,15 +318,10 @@ class Engine:
         return time.perf_counter() - started
 
     def evict(self, speaker_ids: Sequence[str]) -> EvictResult:
-        """Drop cached state for ``speaker_ids``; report which were held."""
-        evicted, not_held = [], []
-        with self._cache_lock:
-            for sid in speaker_ids:
-                if self._candidates.pop(sid, None) is not None:
-                    evicted.append(sid)
-                else:
-                    not_held.append(sid)
-        return EvictResult(evicted=evicted, not_held=not_held)
+        """This engine keeps no per-speaker state (voiceprints arrive with each request and are
+        dropped with it), so nothing is ever held; the action stays in the contract so that an
+        erasure can get every node's confirmation."""
+        return EvictResult(evicted=[], not_held=list(dict.fromkeys(speaker_ids)))
 
     # -- internals ----------------------------------------------------------------------------
     def _check_rate(self, audio: DecodedAudio) -> None:
@@ -374,11 +359,6 @@ class Engine:
             seen.add(c.speaker_id)
             unit = identification.l2_normalise(vec)
             out.append(identification.Candidate(c.speaker_id, unit))
-            with self._cache_lock:
-                self._candidates[c.speaker_id] = unit
-                self._candidates.move_to_end(c.speaker_id)
-                while len(self._candidates) > CANDIDATE_CACHE_SIZE:
-                    self._candidates.popitem(last=False)
         return out
 
     def _identify(
@@ -398,99 +378,6 @@ class Engine:
 
 def _first(*values: float | None) -> float:
     return next(float(v) for v in values if v is not None)
-
-
-@dataclass
-class _WindowCluster:
-    window: int
-    turns: list[tuple[float, float]]  # absolute seconds
-    speech_s: float
-    embedding: np.ndarray | None  # L2-normalised, or None when too little speech
-    exclusive: list[tuple[float, float]] = field(default_factory=list)  # absolute seconds
-
-
-def _link(
-    pieces: list[_WindowCluster], threshold: float, dim: int
-) -> list[list[_WindowCluster]]:
-    """Link window clusters into speakers, window by window, one-to-one.
-
-    Two clusters of the same window are never merged (the pipeline already told them apart);
-    a cluster joins the speaker whose running embedding it matches best (Hungarian on cosine,
-    at least ``threshold``), otherwise it starts a new speaker.
-    """
-    speakers: list[list[_WindowCluster]] = []
-    centroids: list[np.ndarray] = []
-    for window in sorted({p.window for p in pieces}):
-        members = [p for p in pieces if p.window == window]
-        usable = [p for p in members if p.embedding is not None]
-        matched: dict[int, int] = {}
-        if usable and centroids:
-            matches = identification.assign(
-                np.stack([p.embedding for p in usable if p.embedding is not None]),
-                [identification.Candidate(str(k), c) for k, c in enumerate(centroids)],
-                threshold=threshold,
-            )
-            matched = {id(usable[m.cluster]): int(m.speaker_id) for m in matches}
-        for piece in members:
-            k = matched.get(id(piece))
-            if k is None:
-                speakers.append([piece])
-                centroids.append(piece.embedding if piece.embedding is not None else np.zeros(dim))
-            else:
-                speakers[k].append(piece)
-                centroids[k] = _merged_embedding(speakers[k], len(centroids[k]))
-    return speakers
-
-
-def _merged_embedding(pieces: list[_WindowCluster], dim: int) -> np.ndarray:
-    total = np.zeros(dim)
-    for p in pieces:
-        if p.embedding is not None:
-            total += min(p.speech_s, CLUSTER_SPEECH_CAP_S) * p.embedding
-    norm = np.linalg.norm(total)
-    return total / norm if norm > 0 else total
-
-
-def _merge_closest(
-    speakers: list[list[_WindowCluster]], limit: int, dim: int
-) -> list[list[_WindowCluster]]:
-    """Merge the two speakers with the most similar voices until at most ``limit`` remain."""
-    groups = [list(g) for g in speakers]
-    while len(groups) > max(1, limit):
-        cents = np.stack([_merged_embedding(g, dim) for g in groups])
-        sims = cents @ cents.T
-        np.fill_diagonal(sims, -np.inf)
-        a, b = (int(v) for v in np.unravel_index(int(np.argmax(sims)), sims.shape))
-        i, j = min(a, b), max(a, b)
-        groups[i] += groups.pop(j)
-    return groups
-
-
-def _assemble(
-    speakers: list[list[_WindowCluster]], dim: int
-) -> tuple[list[Turn], list[SpeakerCluster], list[Turn]]:
-    """Turns, speaker clusters and exclusive turns, labelled SPEAKER_00, 01, ... by first
-    appearance."""
-    firsts = [min(s for p in group for s, _ in p.turns) for group in speakers]
-    order = sorted(range(len(speakers)), key=lambda k: firsts[k])
-    turns: list[Turn] = []
-    exclusive: list[Turn] = []
-    clusters: list[SpeakerCluster] = []
-    for rank, k in enumerate(order):
-        label = f"SPEAKER_{rank:02d}"
-        group = speakers[k]
-        turns += [Turn(s, e, label) for p in group for s, e in p.turns]
-        exclusive += [Turn(s, e, label) for p in group for s, e in p.exclusive]
-        clusters.append(
-            SpeakerCluster(
-                label=label,
-                speech_s=sum(p.speech_s for p in group),
-                embedding=[float(x) for x in _merged_embedding(group, dim)],
-            )
-        )
-    turns.sort(key=lambda t: (t.start, t.end))
-    exclusive.sort(key=lambda t: (t.start, t.end))
-    return turns, clusters, exclusive
 
 
 def _check_speaker_bounds(
