@@ -7,48 +7,28 @@ the decoder state, the audio of the utterance in progress, the session's voice c
 delta counter, and is written back with a compare-and-set.
 
 Per audio frame: decode to 16 kHz PCM, append to the pending buffer, endpoint (VAD + pause).
-Each complete utterance goes to the backend:
-
-- A (nodes): ``transcribe`` on one online node and, with ``diarize``, ``embed`` on another (in
-  parallel); the embedding is scored against the tenant's ready speakers' voiceprints from that
-  node (:func:`scaiecho.domain.identification.best_match`, the node's calibrated threshold). A
-  match labels the delta with the speaker id; otherwise the session's online clusters give
-  ``spk_0``, ``spk_1``...
-- B (managed STT relay): text only; ``diarize`` is ignored silently.
+Each complete utterance is recognised by the session's backend
+(:mod:`scaiecho.services.stream_recognition`), labelled
+(:mod:`scaiecho.services.stream_labels`) and sent as a delta. This module is the frame protocol:
+open / audio / close, admission, errors, idle sessions.
 """
 
 from __future__ import annotations
 
-import base64
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-import numpy as np
-
-from scaiecho.adapters.candidates import TenantVoiceprints
 from scaiecho.adapters.connections import ConnectionStore, StreamSession
-from scaiecho.adapters.managed_stt import AmazonTranscribeStreaming, ManagedSttUnavailable
-from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
 from scaiecho.adapters.replies import ReplyPort
-from scaiecho.audio.stream import PcmState, feed, from_record, pcm_to_float, to_record, wav_bytes
+from scaiecho.audio.stream import PcmState, feed, from_record, pcm_to_float, to_record
 from scaiecho.domain.auth import Principal, Scope, parse_scopes
-from scaiecho.domain.endpointing import RATE, EndpointConfig, endpoint
-from scaiecho.domain.identification import (
-    COSINE_THRESHOLD,
-    SCORE_SLOPE,
-    Candidate,
-    assign_session_cluster,
-    best_match,
-    cosine_matrix,
-    score_from_cosine,
-)
+from scaiecho.domain.endpointing import EndpointConfig, endpoint
 from scaiecho.domain.streaming import (
     AudioFrame,
     Backend,
     CloseFrame,
-    Delta,
     OpenFrame,
     OpenParams,
     StreamError,
@@ -57,34 +37,21 @@ from scaiecho.domain.streaming import (
     parse_frame,
     ready_frame,
 )
-from scaiecho.errors import NodeError, TooManyRequests
+from scaiecho.errors import TooManyRequests
 from scaiecho.observability import get_logger
+from scaiecho.services import stream_labels
 from scaiecho.services.keys import require_scopes
+from scaiecho.services.stream_recognition import (
+    ManagedRecognizer,
+    NodeRecognizer,
+    PendingUtterance,
+    Recognised,
+)
 from scaiecho.services.voice_profiles import ProfileCandidate, match_candidate
 from scaiecho.settings import get_settings
 
 _CAS_ATTEMPTS = 8
-
-
-@dataclass(frozen=True)
-class PendingUtterance:
-    pcm16: bytes
-    start: int  # session sample index
-    end: int
-
-
-@dataclass
-class Recognised:
-    """What the backend made of one utterance, before session labels are assigned."""
-
-    utterance: PendingUtterance
-    text: str
-    embedding: np.ndarray | None = None
-    speaker_id: str | None = None
-    speaker_name: str | None = None
-    external_id: str | None = None
-    score: float | None = None
-    voice_match_score: float | None = None
+T = TypeVar("T")
 
 
 def connect(connection_id: str, principal: Principal, reply_endpoint: str | None,
@@ -119,10 +86,8 @@ class StreamSessionHandler:
 
     replies: ReplyPort
     store: ConnectionStore = field(default_factory=ConnectionStore)
-    nodes: NodeStore = field(default_factory=NodeStore)
-    node_client: NodeClient = field(default_factory=NodeClient)
-    voiceprints: TenantVoiceprints = field(default_factory=TenantVoiceprints)
-    managed: AmazonTranscribeStreaming = field(default_factory=AmazonTranscribeStreaming)
+    nodes: NodeRecognizer = field(default_factory=NodeRecognizer)
+    managed: ManagedRecognizer = field(default_factory=ManagedRecognizer)
 
     def handle(self, connection_id: str, body: str | bytes | None, *, binary: bool,
                received_at: float | None = None) -> None:
@@ -164,12 +129,9 @@ class StreamSessionHandler:
                                   "match_me needs an API key bound to a user", fatal=True)
         backend = Backend(get_settings().stream_backend_for(session.tenant_id))
         if backend is Backend.NODES:
-            self._admit(len(self._online_nodes()))
+            self._admit(len(self.nodes.online()))
         if backend is Backend.MANAGED:
-            try:
-                self.managed.check_available()
-            except ManagedSttUnavailable as exc:
-                raise StreamError("backend_unavailable", str(exc), fatal=True) from None
+            self.managed.check_available()
         pcm, pcm_bytes = to_record(PcmState.start(params.media_type, params.sample_rate))
         session.status, session.params, session.backend = "open", params.serialize(), backend.value
         session.pcm, session.pcm_bytes, session.last_activity = pcm, pcm_bytes, time.time()
@@ -178,7 +140,7 @@ class StreamSessionHandler:
             raise StreamError("conflict", "the session changed while opening; open again")
         if backend is Backend.NODES:
             # the count before saving races with opens at the same instant: rank after it
-            self._admit(len(self._online_nodes()), session)
+            self._admit(len(self.nodes.online()), session)
         self.replies.send(session.connection_id, ready_frame(backend))
         if params.match_me and backend is Backend.NODES and self._profile(session) is None:
             self.replies.send(session.connection_id, error_frame(
@@ -209,16 +171,10 @@ class StreamSessionHandler:
     def _audio(self, session: StreamSession, data: bytes, received_at: float | None = None) -> None:
         if not session.is_open:
             raise StreamError("not_open", 'send {"type": "open", ...} before audio', fatal=True)
-        for _ in range(_CAS_ATTEMPTS):
-            utterances = self._append(session, data, flush=False)
-            if self.store.save(session):
-                break
-            reloaded = self.store.get(session.connection_id)
-            if reloaded is None:
-                return  # disconnected meanwhile: nothing to answer
-            session = reloaded
-        else:
-            raise StreamError("conflict", "the session is too busy; send frames one at a time")
+        saved = self._saved(session, lambda s: self._append(s, data, flush=False))
+        if saved is None:
+            return  # disconnected meanwhile: nothing to answer
+        session, utterances = saved
         self._deliver(session, utterances)
         if utterances and received_at is not None:
             self._report_lag(session.connection_id, time.time() - received_at)
@@ -278,137 +234,48 @@ class StreamSessionHandler:
             return
         params = session.params or {}
         try:
-            if session.backend == Backend.MANAGED.value:
-                recognised = [self._managed(u, params.get("language_hint")) for u in utterances]
-            else:
-                profile = self._profile(session) if params.get("match_me") else None
-                recognised = [self._nodes(session, u, params, profile) for u in utterances]
+            recognised = [r for r in self._recognise(session, utterances, params) if r.text]
+            if not recognised:
+                return
+            saved = self._saved(session, lambda s: stream_labels.label(s, recognised))
         except StreamError as exc:
             self._fail(session.connection_id, exc)
             return
-        deltas = self._label(session, [r for r in recognised if r.text])
-        if deltas is None:
+        if saved is None:
             return  # the session ended meanwhile
-        for seq, delta in deltas:
+        for seq, delta in saved[1]:
             if not self.replies.send(session.connection_id, delta.frame(seq)):
                 return
 
-    def _managed(self, utterance: PendingUtterance, language: str | None) -> Recognised:
-        try:
-            segments = self.managed.transcribe(utterance.pcm16, sample_rate=RATE, language=language)
-        except ManagedSttUnavailable as exc:
-            raise StreamError("backend_unavailable", str(exc), fatal=True) from None
-        return Recognised(utterance, " ".join(s.text.strip() for s in segments if s.text.strip()))
+    def _recognise(self, session: StreamSession, utterances: list[PendingUtterance],
+                   params: dict[str, Any]) -> list[Recognised]:
+        language = params.get("language_hint")
+        if session.backend == Backend.MANAGED.value:
+            return [self.managed.recognise(u, language) for u in utterances]
+        profile = self._profile(session) if params.get("match_me") else None
+        return [
+            self.nodes.recognise(session.tenant_id, u, turn=session.seq + u.start, language=language,
+                                 diarize=bool(params.get("diarize")), profile=profile)
+            for u in utterances
+        ]
 
     def _profile(self, session: StreamSession) -> ProfileCandidate | None:
         """The caller's active voice profile (read per delivery: it may be deleted mid-session)."""
         return match_candidate(session.tenant_id, session.user_id)
 
-    def _nodes(self, session: StreamSession, utterance: PendingUtterance,
-               params: dict[str, Any], profile: ProfileCandidate | None = None) -> Recognised:
-        nodes = self._online_nodes()
-        if not nodes:
-            raise StreamError("backend_unavailable", "no pyannote node is online to transcribe")
-        audio = {"b64": base64.b64encode(wav_bytes(utterance.pcm16)).decode(), "media_type": "audio/wav"}
-        first = (session.seq + utterance.start) % len(nodes)
-        order = nodes[first:] + nodes[:first]
-        embed_node = order[1] if len(order) > 1 else order[0]
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            text_job = pool.submit(self._transcribe, order, audio, params.get("language_hint"))
-            embed_job = pool.submit(self._embed, embed_node, audio) if params.get("diarize") else None
-            text = text_job.result()
-            embedding = embed_job.result() if embed_job is not None else None
-        out = Recognised(utterance, text, embedding)
-        if embedding is not None:
-            settings = get_settings()
-            candidates = self.voiceprints.on_node(
-                session.tenant_id, embed_node.node_id,
-                min_speech_s=settings.identification_min_speech_s(session.tenant_id))
-            names = {v.speaker_id: v.display_name for v in candidates}
-            external_ids = {v.speaker_id: v.external_id for v in candidates}
-            match = best_match(
-                embedding, [Candidate(v.speaker_id, v.embedding) for v in candidates],
-                threshold=settings.id_threshold or COSINE_THRESHOLD,
-                slope=settings.id_slope or SCORE_SLOPE,
-            )
-            if match is not None:
-                out.speaker_id, out.score = match.speaker_id, match.score
-                out.speaker_name = names.get(match.speaker_id)
-                out.external_id = external_ids.get(match.speaker_id)
-            if profile is not None and len(profile.embedding) == embedding.size:
-                cos = float(cosine_matrix(embedding, np.asarray(profile.embedding))[0, 0])
-                out.voice_match_score = float(score_from_cosine(
-                    cos, threshold=settings.id_threshold or COSINE_THRESHOLD,
-                    slope=settings.id_slope or SCORE_SLOPE))
-        return out
-
-    def _transcribe(self, nodes: list[Node], audio: dict[str, str], language: str | None) -> str:
-        """Text from the first node that can transcribe (a node may predate the action)."""
-        last: NodeError | None = None
-        for node in nodes:
-            try:
-                data = self.node_client.invoke(
-                    node.endpoint_name, {"action": "transcribe", "audio": audio, "language": language,
-                                         "priority": "realtime", "word_timestamps": False}
-                )
-            except NodeError as exc:
-                code = (exc.details or {}).get("node_code")
-                if code == "unsupported_language":
-                    raise StreamError("unsupported_language", exc.message, fatal=True) from None
-                if code == "no_speech":
-                    return ""
-                last = exc
-                continue
-            return " ".join(
-                str(s.get("text", "")).strip() for s in data.get("segments") or [] if s.get("text")
-            ).strip()
-        raise StreamError("transcription_failed",
-                          f"no node could transcribe the utterance: {last.message if last else ''}")
-
-    def _embed(self, node: Node, audio: dict[str, str]) -> np.ndarray | None:
-        try:
-            data = self.node_client.invoke(node.endpoint_name,
-                                           {"action": "embed", "audio": audio, "priority": "realtime"})
-        except NodeError as exc:
-            # too little speech for a voiceprint, or the node failed: the delta goes unlabelled
-            get_logger().info("utterance not embedded", extra={
-                "node_id": node.node_id, "node_code": (exc.details or {}).get("node_code")})
-            return None
-        vector = data.get("embedding")
-        return np.asarray(vector, dtype=np.float64) if vector else None
-
-    def _label(self, session: StreamSession, recognised: list[Recognised]) -> list[tuple[int, Delta]] | None:
-        """Session labels for unmatched voices + delta numbers, written with a compare-and-set."""
-        max_clusters = get_settings().stream_max_session_speakers
-        threshold = get_settings().id_threshold or COSINE_THRESHOLD
+    def _saved(self, session: StreamSession,
+               change: Callable[[StreamSession], T]) -> tuple[StreamSession, T] | None:
+        """Apply ``change`` and save with a compare-and-set, re-reading the session and applying
+        it again when another frame saved first; None when the session is gone."""
         for _ in range(_CAS_ATTEMPTS):
-            centroids, counts = session.centroids, list(session.cluster_counts)
-            out = []
-            for i, r in enumerate(recognised):
-                label = r.speaker_id
-                if label is None and r.embedding is not None:
-                    idx, centroids, counts = assign_session_cluster(
-                        r.embedding, centroids, counts, threshold=threshold, max_clusters=max_clusters)
-                    label = f"spk_{idx}"
-                delta = Delta(
-                    text=r.text, start=r.utterance.start / RATE, end=r.utterance.end / RATE,
-                    final=True, speaker_label=label, speaker_name=r.speaker_name if r.speaker_id else None,
-                    external_id=r.external_id if r.speaker_id else None,
-                    match_score=r.score, voice_match_score=r.voice_match_score,
-                )
-                out.append((session.seq + i, delta))
-            session.centroids, session.cluster_counts = centroids, counts
-            session.seq += len(recognised)
-            if not recognised or self.store.save(session):
-                return out
+            result = change(session)
+            if self.store.save(session):
+                return session, result
             reloaded = self.store.get(session.connection_id)
             if reloaded is None:
                 return None
             session = reloaded
         raise StreamError("conflict", "the session is too busy; send frames one at a time")
-
-    def _online_nodes(self) -> list[Node]:
-        return [n for n in self.nodes.list() if n.status == "online"]
 
 
 def idle_error() -> StreamError:
