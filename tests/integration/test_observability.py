@@ -32,11 +32,12 @@ def log_lines() -> Iterator[io.StringIO]:
 
     handler = get_logger().registered_handler
     buffer = io.StringIO()
-    previous = handler.setStream(buffer)
+    # not setStream: it flushes the old stream, which may be a finished test's closed capture
+    previous, handler.stream = handler.stream, buffer
     try:
         yield buffer
     finally:
-        handler.setStream(previous)
+        handler.stream = previous
 
 
 def test_a_task_logs_with_context_and_correlation_id_and_emits_metrics(
@@ -61,3 +62,31 @@ def test_an_invocation_that_records_nothing_prints_no_metrics(
     event = load_event("stream_disconnect", "disconnect", CONNECTION_ID="c-obs")
     call_handler("stream_disconnect", event)
     assert not [d for d in _documents(capsys.readouterr().out) if "_aws" in d]
+
+
+def test_the_local_server_gives_every_request_a_correlation_id(log_lines: io.StringIO) -> None:
+    """Off Lambda the API's log lines carry a per-request id, echoed as X-Request-Id."""
+    from fastapi import APIRouter
+    from fastapi.testclient import TestClient
+
+    from scaiecho.api.app import create_app
+    from scaiecho.observability import get_logger
+
+    router = APIRouter()
+
+    @router.get("/ping")
+    def ping() -> dict[str, str]:
+        get_logger().info("pinged")
+        return {"ok": "yes"}
+
+    client = TestClient(create_app([router]))
+    kept = client.get("/v1/modules/scaiecho/ping", headers={"X-Request-Id": "client-42"})
+    fresh = client.get("/v1/modules/scaiecho/ping", headers={"X-Request-Id": "bad id!"})
+    assert kept.headers["x-request-id"] == "client-42"
+    assert fresh.headers["x-request-id"] not in ("", "client-42")
+    logs = [d for d in _documents(log_lines.getvalue()) if d.get("message") == "pinged"]
+    assert [d.get("correlation_id") for d in logs] == ["client-42", fresh.headers["x-request-id"]]
+    get_logger().info("after")
+    after = [d for d in _documents(log_lines.getvalue()) if d.get("message") == "after"]
+    # nothing leaks past the request (an earlier Lambda invocation's id may remain, as on Lambda)
+    assert after[0].get("correlation_id") not in ("client-42", fresh.headers["x-request-id"])

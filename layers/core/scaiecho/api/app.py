@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
 
+from scaiecho.api.correlation import CorrelationId
 from scaiecho.api.errors import install_error_handlers
 from scaiecho.api.limits import MAX_FORM_FIELDS, MAX_FORM_FILES, RequestLimits
 
@@ -40,6 +41,7 @@ def create_app(routers: Sequence[APIRouter] | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestLimits)
+    app.add_middleware(CorrelationId)  # outermost: limit errors carry the id too
     for router in routers if routers is not None else all_routers():
         app.include_router(router, prefix=API_PREFIX)
     return app
