@@ -85,7 +85,9 @@ class S3Audio(_Message):
 def _audio_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         return "b64" if "b64" in value else "s3" if "s3" in value else None
-    return {InlineAudio: "b64", S3Audio: "s3"}.get(type(value))
+    if isinstance(value, InlineAudio):
+        return "b64"
+    return "s3" if isinstance(value, S3Audio) else None
 
 
 Audio = Annotated[
