@@ -80,13 +80,14 @@ def registered(answers: dict[str, Answer] | None = None, *, node_id: str = "node
     ``scaiecho-local-<node_id>``, which moto's SageMaker runtime routes to it); stopped after.
     ``online`` records a successful probe, as the node-probe workflow would."""
     from scaiecho.adapters.nodes import NodeStore
+    from scaiecho.contracts.node import HealthResult
     from scaiecho.local import moto_patches
 
     node = ContractNode(model_id, answers)
     store = NodeStore()
     store.register(node_id, f"scaiecho-local-{node_id}")
     if online:
-        store.record_probe(node_id, online=True, health={"model_id": model_id}, error=None)
+        store.record_probe(node_id, online=True, health=HealthResult(model_id=model_id), error=None)
     moto_patches.register_endpoint(f"scaiecho-local-{node_id}", node.url)
     try:
         yield node

@@ -61,8 +61,11 @@ def test_handler_failure_is_caught_by_the_asl(aws: Any) -> None:
 
 def test_node_error_body_reaches_the_client(aws: Any, contract_node: str) -> None:
     from scaiecho.adapters.nodes import NodeClient
+    from scaiecho.contracts.node import InlineAudio
     from scaiecho.errors import NodeError
 
     moto_patches.register_endpoint("scaiecho-local-node-1", contract_node)
-    with pytest.raises(NodeError, match="bad action"):
-        NodeClient().invoke("scaiecho-local-node-1", {"action": "nope"})
+    # the contract node answers health and evict only: anything else is its 400 error body
+    with pytest.raises(NodeError, match="bad action") as refused:
+        NodeClient().embed("scaiecho-local-node-1", InlineAudio.of(b"RIFF"))
+    assert refused.value.details == {"node_code": "unknown_action", "node_status": 400}

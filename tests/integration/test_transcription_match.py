@@ -17,6 +17,7 @@ from scaiecho.adapters.nodes import NodeStore
 from scaiecho.adapters.tables import utcnow
 from scaiecho.adapters.voice_profiles import VoiceProfileStore
 from scaiecho.adapters.voiceprints import VoiceprintCipher
+from scaiecho.contracts.node import HealthResult
 from scaiecho.domain.speakers import new_id
 from scaiecho.domain.voice_profiles import VoiceProfile, subject_id
 from tests.conftest import _reset_settings, auth
@@ -138,7 +139,7 @@ def test_profile_needing_reconsent_is_not_used(api: Any, aws: Any, node: Contrac
 
 
 def test_profile_of_another_model_is_not_sent(api: Any, aws: Any, node: ContractNode, alice: str) -> None:
-    NodeStore().record_probe("node-1", online=True, health={"model_id": "m", "model_version": "2"},
+    NodeStore().record_probe("node-1", online=True, health=HealthResult(model_id="m", model_version="2"),
                              error=None)
     seed_profile(model_version="1")
     data = wait(api, alice, submit(api, alice, diarize="true", match_me="true")["job_id"])

@@ -274,13 +274,13 @@ def test_eviction_retries_then_gives_up_quietly(aws: Any, monkeypatch: pytest.Mo
     monkeypatch.setattr(voice_profiles, "EVICT_BACKOFF_S", (0.0,))
     NodeStore().register("node-gone", "scaiecho-local-node-gone")
     calls: list[str] = []
-    real_invoke = voice_profiles.NodeClient.invoke
+    real_invoke = voice_profiles.NodeClient._invoke
 
-    def counting(self: Any, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def counting(self: Any, endpoint: str, request: Any, reply: Any) -> Any:
         calls.append(endpoint)
-        return real_invoke(self, endpoint, payload)
+        return real_invoke(self, endpoint, request, reply)
 
-    monkeypatch.setattr(voice_profiles.NodeClient, "invoke", counting)
+    monkeypatch.setattr(voice_profiles.NodeClient, "_invoke", counting)
     assert voice_profiles.evict_everywhere("vp_x") == {"node-gone": False}
     assert calls == ["scaiecho-local-node-gone"] * voice_profiles.EVICT_ATTEMPTS
 

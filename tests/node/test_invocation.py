@@ -14,15 +14,18 @@ import soundfile as sf
 from moto import mock_aws
 
 from scaiecho.audio.decode import DecodedAudio
+from scaiecho.contracts import node as wire
 from scaiecho_node.invocation import Dispatcher, S3AudioReader
 
 
 class Result:
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
+    """An engine result: the reply model it answers with (as scaiecho_node.results do)."""
 
-    def serialize(self) -> dict[str, Any]:
-        return self.data
+    def __init__(self, reply: Any) -> None:
+        self.reply = reply
+
+    def contract(self) -> Any:
+        return self.reply
 
 
 class FakeEngine:
@@ -30,18 +33,18 @@ class FakeEngine:
         self.calls: list[tuple[str, Any]] = []
 
     def health(self) -> Result:
-        return Result({"status": "ok", "embedding_dim": 192})
+        return Result(wire.HealthResult(status="ok", embedding_dim=192))
 
     def embed(self, audio: DecodedAudio) -> Result:
         self.calls.append(("embed", audio))
-        return Result({"embedding": [1.0], "speech_s": audio.duration_s})
+        return Result(wire.EmbedResult(embedding=[1.0], speech_s=audio.duration_s))
 
     def diarize(self, audio: DecodedAudio, candidates: Any = (), **bounds: Any) -> Result:
         self.calls.append(("diarize", (audio, list(candidates), bounds)))
-        return Result({"turns": [], "num_speakers": 0})
+        return Result(wire.DiarizeResult(turns=[], num_speakers=0, speakers=[], identified={}))
 
     def evict(self, speaker_ids: Any) -> Result:
-        return Result({"evicted": list(speaker_ids), "not_held": []})
+        return Result(wire.EvictResult(evicted=list(speaker_ids), not_held=[]))
 
 
 def wav_bytes(seconds: float = 1.0) -> bytes:
@@ -68,7 +71,7 @@ def error_of(result: tuple[int, dict[str, Any]]) -> tuple[int, str]:
 def test_health(dispatcher: Dispatcher) -> None:
     assert dispatcher.handle({"action": "health"}) == (
         200,
-        {"data": {"status": "ok", "embedding_dim": 192}},
+        {"data": wire.HealthResult(status="ok", embedding_dim=192).model_dump(mode="json")},
     )
 
 
@@ -172,7 +175,7 @@ def test_sagemaker_handler_functions(dispatcher: Dispatcher) -> None:
     payload = sm.input_fn(json.dumps({"action": "health"}).encode(), "application/json")
     body, content_type = sm.output_fn(sm.predict_fn(payload, dispatcher), "application/json")
     assert content_type == "application/json"
-    assert json.loads(body) == {"data": {"status": "ok", "embedding_dim": 192}}
+    assert json.loads(body) == {"data": wire.HealthResult(embedding_dim=192).model_dump(mode="json")}
     bad = sm.predict_fn(sm.input_fn(b"{", "application/json"), dispatcher)
     assert bad["status"] == 400
     unknown = sm.predict_fn({"action": "x"}, dispatcher)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from scaiecho.contracts.node import HealthResult
 from scaiecho_node.invocation import Dispatcher
 from scaiecho_node.scheduling import Priority, PriorityGate, current_priority, serving
 
@@ -118,8 +119,8 @@ def test_the_dispatcher_refuses_an_unknown_priority_and_passes_a_known_one() -> 
             seen.append(current_priority.get())
 
             class Result:
-                def serialize(self) -> dict[str, str]:
-                    return {"status": "ok"}
+                def contract(self) -> HealthResult:
+                    return HealthResult(status="ok")
 
             return Result()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scaiecho.audio.decode import DecodedAudio
+from scaiecho.contracts import node as wire
 from scaiecho.errors import ScaiEchoError, ValidationFailed
 from scaiecho_node.scheduling import PriorityGate
 
@@ -41,9 +42,9 @@ class Word:
     word: str
     probability: float
 
-    def serialize(self) -> dict[str, Any]:
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "word": self.word,
-                "probability": round(self.probability, 4)}
+    def contract(self) -> wire.AsrWord:
+        return wire.AsrWord(start=round(self.start, 3), end=round(self.end, 3), word=self.word,
+                            probability=round(self.probability, 4))
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,9 @@ class AsrSegment:
     text: str
     words: list[Word] = field(default_factory=list)
 
-    def serialize(self) -> dict[str, Any]:
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "text": self.text,
-                "words": [w.serialize() for w in self.words]}
+    def contract(self) -> wire.AsrSegment:
+        return wire.AsrSegment(start=round(self.start, 3), end=round(self.end, 3), text=self.text,
+                               words=[w.contract() for w in self.words])
 
 
 @dataclass(frozen=True)
@@ -67,15 +68,19 @@ class TranscribeResult:
     elapsed_s: float
     warnings: list[str] = field(default_factory=list)
 
+    def contract(self) -> wire.TranscribeResult:
+        return wire.TranscribeResult(
+            duration_s=round(self.duration_s, 3),
+            language=self.language,
+            model=self.model,
+            segments=[s.contract() for s in self.segments],
+            elapsed_s=round(self.elapsed_s, 3),
+            warnings=list(self.warnings),
+        )
+
     def serialize(self) -> dict[str, Any]:
-        return {
-            "duration_s": round(self.duration_s, 3),
-            "language": self.language,
-            "model": self.model,
-            "segments": [s.serialize() for s in self.segments],
-            "elapsed_s": round(self.elapsed_s, 3),
-            "warnings": list(self.warnings),
-        }
+        data: dict[str, Any] = self.contract().model_dump(mode="json")
+        return data
 
 
 def bundled_model_dir() -> Path | None:

@@ -23,6 +23,10 @@ language the configured Whisper model cannot do is a 422 ``unsupported_language`
 
 Response: ``{"data": {...}}`` with status 200, or ``{"error": {"code", "message"[, "details"]}}``
 with a 4xx status for a bad request and 5xx for a node failure.
+
+Every one of these shapes is a model in :mod:`scaiecho.contracts.node`, which the core's
+``NodeClient`` uses too: requests are parsed once (``parse_request``), replies are the engine
+results' reply models (``contract()``), and the error body is written by ``error_reply`` only.
 """
 
 from __future__ import annotations
@@ -36,30 +40,42 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from scaiecho.audio.decode import DecodedAudio, decode_audio
-from scaiecho.errors import (
-    BadRequest,
-    PayloadTooLarge,
-    ScaiEchoError,
-    StorageError,
-    ValidationFailed,
+from scaiecho.contracts.node import (
+    Audio,
+    DiarizeRequest,
+    EmbedRequest,
+    EvictRequest,
+    HealthRequest,
+    InlineAudio,
+    NodeRequest,
+    NodeResult,
+    TranscribeRequest,
+    data_reply,
+    error_reply,
+    parse_request,
 )
+from scaiecho.errors import BadRequest, PayloadTooLarge, ScaiEchoError, StorageError
 from scaiecho.settings import get_settings
-from scaiecho_node.engine import MAX_SPEAKERS, CandidateInput
+from scaiecho_node.engine import CandidateInput
 from scaiecho_node.scheduling import Priority, serving
 
 logger = logging.getLogger(__name__)
 
-ACTIONS = ("embed", "diarize", "transcribe", "health", "evict")
+
+class Replies(Protocol):
+    """What an engine action returns: a result that knows its reply model."""
+
+    def contract(self) -> Any: ...
 
 
 class SupportsEngine(Protocol):
-    def embed(self, audio: DecodedAudio) -> Any: ...
+    def embed(self, audio: DecodedAudio) -> Replies: ...
     def diarize(self, audio: DecodedAudio, candidates: Any = ..., *, min_speakers: int | None = ...,
-                max_speakers: int | None = ..., num_speakers: int | None = ...) -> Any: ...
+                max_speakers: int | None = ..., num_speakers: int | None = ...) -> Replies: ...
     def transcribe(self, audio: DecodedAudio, language: str | None = ..., *,
-                   word_timestamps: bool = ...) -> Any: ...
-    def health(self) -> Any: ...
-    def evict(self, speaker_ids: Any) -> Any: ...
+                   word_timestamps: bool = ...) -> Replies: ...
+    def health(self) -> Replies: ...
+    def evict(self, speaker_ids: Any) -> Replies: ...
 
 
 @dataclass
@@ -111,7 +127,7 @@ class S3AudioReader:
 
 @dataclass
 class Dispatcher:
-    """Validates a request, calls one engine action, shapes the response."""
+    """Parses a request with the contract, calls one engine action, replies with its result."""
 
     engine: SupportsEngine
     s3: S3AudioReader = field(default_factory=S3AudioReader)
@@ -120,89 +136,58 @@ class Dispatcher:
         try:
             payload = json.loads(body or b"null")
         except (ValueError, UnicodeDecodeError):
-            return error_response(BadRequest("the request body is not valid JSON", code="invalid_json"))
+            return error_reply(BadRequest("the request body is not valid JSON", code="invalid_json"))
         return self.handle(payload)
 
     def handle(self, payload: Any) -> tuple[int, dict[str, Any]]:
         """(HTTP status, JSON body) for one request; never raises."""
         try:
-            return 200, {"data": self._dispatch(payload)}
+            request = parse_request(payload)
+            with serving(Priority[request.priority.upper()]):
+                return 200, data_reply(self._run(request))
         except ScaiEchoError as exc:
-            return error_response(exc)
+            return error_reply(exc)
         except Exception as exc:
             logger.exception("node invocation failed")
-            return error_response(
+            return error_reply(
                 ScaiEchoError(f"the node failed: {type(exc).__name__}: {exc}", code="node_failure")
             )
 
-    def _dispatch(self, payload: Any) -> dict[str, Any]:
-        if not isinstance(payload, dict):
-            raise BadRequest("the request body must be a JSON object", code="invalid_request")
-        action = payload.get("action")
-        if action not in ACTIONS:
-            raise BadRequest(
-                f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}",
-                code="unknown_action",
-            )
-        try:
-            priority = Priority.parse(payload.get("priority"))
-        except ValueError as exc:
-            raise ValidationFailed(str(exc), code="invalid_priority") from None
-        with serving(priority):
-            return self._run(action, payload)
+    def _run(self, request: NodeRequest) -> NodeResult:
+        result: Replies
+        match request:
+            case HealthRequest():
+                result = self.engine.health()
+            case EvictRequest(speaker_ids=speaker_ids):
+                result = self.engine.evict(speaker_ids)
+            case EmbedRequest(audio=audio):
+                result = self.engine.embed(self._audio(audio, _embed_limit_s()))
+            case TranscribeRequest(audio=audio, language=language, word_timestamps=words):
+                result = self.engine.transcribe(self._audio(audio, _job_limit_s()), language,
+                                                word_timestamps=words)
+            case DiarizeRequest():
+                result = self.engine.diarize(
+                    self._audio(request.audio, _job_limit_s()),
+                    [CandidateInput(c.speaker_id, c.embedding) for c in request.candidates],
+                    min_speakers=request.min_speakers, max_speakers=request.max_speakers,
+                    num_speakers=request.num_speakers,
+                )
+        reply: NodeResult = result.contract()
+        return reply
 
-    def _run(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        if action == "health":
-            result = self.engine.health()
-        elif action == "evict":
-            result = self.engine.evict(_speaker_ids(payload))
-        elif action == "embed":
-            result = self.engine.embed(self._audio(payload, _embed_limit_s()))
-        elif action == "transcribe":
-            language = payload.get("language")
-            if language is not None and not isinstance(language, str):
-                raise ValidationFailed('language must be a string such as "en", or null',
-                                       code="invalid_language")
-            words = payload.get("word_timestamps", True)
-            if not isinstance(words, bool):
-                raise ValidationFailed("word_timestamps must be true or false", code="invalid_request")
-            result = self.engine.transcribe(self._audio(payload, _job_limit_s()), language,
-                                            word_timestamps=words)
-        else:
-            candidates = _candidates(payload)
-            bounds = {k: _optional_int(payload, k) for k in ("min_speakers", "max_speakers", "num_speakers")}
-            result = self.engine.diarize(self._audio(payload, _job_limit_s()), candidates, **bounds)
-        data: dict[str, Any] = result.serialize()
-        return data
-
-    def _audio(self, payload: dict[str, Any], max_duration_s: float) -> DecodedAudio:
-        audio = payload.get("audio")
-        if not isinstance(audio, dict):
-            raise BadRequest(
-                'this action needs "audio": {"b64": ...} or {"s3": {"bucket", "key"}}',
-                code="missing_audio",
-            )
-        media_type = audio.get("media_type")
-        if "b64" in audio:
-            raw = audio["b64"]
-            if not isinstance(raw, str):
-                raise BadRequest("audio.b64 must be a base64 string", code="invalid_audio_encoding")
-            if len(raw) > get_settings().node_max_audio_bytes * 4 // 3 + 4:
+    def _audio(self, audio: Audio, max_duration_s: float) -> DecodedAudio:
+        media_type = audio.media_type
+        if isinstance(audio, InlineAudio):
+            if len(audio.b64) > get_settings().node_max_audio_bytes * 4 // 3 + 4:
                 raise PayloadTooLarge("inline audio is too large; pass it by S3 reference")
             try:
-                data = base64.b64decode(raw, validate=True)
+                data = base64.b64decode(audio.b64, validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise BadRequest("audio.b64 is not valid base64", code="invalid_audio_encoding") from exc
-        elif "s3" in audio:
-            ref = audio["s3"]
-            if not isinstance(ref, dict) or not all(
-                isinstance(ref.get(k), str) and ref.get(k) for k in ("bucket", "key")
-            ):
-                raise BadRequest('audio.s3 needs "bucket" and "key" strings', code="missing_audio")
-            data, content_type = self.s3.read(ref["bucket"], ref["key"], ref.get("version_id"))
-            media_type = media_type or content_type
         else:
-            raise BadRequest('audio needs "b64" or "s3"', code="missing_audio")
+            ref = audio.s3
+            data, content_type = self.s3.read(ref.bucket, ref.key, ref.version_id)
+            media_type = media_type or content_type
         return decode_audio(data, media_type=media_type, max_duration_s=max_duration_s)
 
 
@@ -215,45 +200,3 @@ def _embed_limit_s() -> float:
 
 def _job_limit_s() -> float:
     return get_settings().max_job_duration_s
-
-
-def error_response(exc: ScaiEchoError) -> tuple[int, dict[str, Any]]:
-    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
-    if exc.details is not None:
-        body["details"] = exc.details
-    return exc.status, {"error": body}
-
-
-def _optional_int(payload: dict[str, Any], key: str) -> int | None:
-    value = payload.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(f"{key} must be an integer between 1 and {MAX_SPEAKERS}")
-    return value
-
-
-def _candidates(payload: dict[str, Any]) -> list[CandidateInput]:
-    raw = payload.get("candidates") or []
-    if not isinstance(raw, list):
-        raise ValidationFailed("candidates must be a list")
-    out = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise ValidationFailed(f"candidates[{i}] must be an object")
-        sid, emb = item.get("speaker_id"), item.get("embedding")
-        if not isinstance(sid, str) or not sid:
-            raise ValidationFailed(f"candidates[{i}].speaker_id must be a non-empty string")
-        if not isinstance(emb, list) or not all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in emb
-        ):
-            raise ValidationFailed(f"candidates[{i}].embedding must be a list of numbers")
-        out.append(CandidateInput(speaker_id=sid, embedding=[float(x) for x in emb]))
-    return out
-
-
-def _speaker_ids(payload: dict[str, Any]) -> list[str]:
-    ids = payload.get("speaker_ids")
-    if not isinstance(ids, list) or not all(isinstance(x, str) and x for x in ids):
-        raise ValidationFailed("speaker_ids must be a list of non-empty strings")
-    return ids

@@ -44,9 +44,13 @@ def input_fn(request_body: bytes | str, content_type: str = JSON) -> Any:
 
 
 def predict_fn(payload: Any, dispatcher: Any) -> dict[str, Any]:
+    from scaiecho.contracts.node import error_reply
+    from scaiecho.errors import BadRequest
+
     if isinstance(payload, dict) and "__invalid__" in payload:
-        return {"error": {"code": "bad_request", "message": payload["__invalid__"]}, "status": 400}
-    status, body = dispatcher.handle(payload)
+        status, body = error_reply(BadRequest(payload["__invalid__"]))
+    else:
+        status, body = dispatcher.handle(payload)
     if status != 200:
         body = {**body, "status": status}
     return body

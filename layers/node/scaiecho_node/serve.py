@@ -20,6 +20,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from scaiecho.contracts.node import error_reply
+from scaiecho.errors import NotFound, PayloadTooLarge, ScaiEchoError, ServiceUnavailable
 from scaiecho_node.settings import NodeSettings
 
 logger = logging.getLogger("scaiecho_node.serve")
@@ -66,15 +68,18 @@ def make_handler(state: NodeState) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _fail(self, exc: ScaiEchoError) -> None:
+            self._send(*error_reply(exc))
+
         def _not_ready(self) -> None:
             if state.load_error:
-                self._send(503, {"error": {"code": "model_load_failed", "message": state.load_error}})
+                self._fail(ServiceUnavailable(state.load_error, code="model_load_failed"))
             else:
-                self._send(503, {"error": {"code": "model_loading", "message": "the model is loading"}})
+                self._fail(ServiceUnavailable("the model is loading", code="model_loading"))
 
         def do_GET(self) -> None:
             if self.path.split("?")[0] != "/ping":
-                self._send(404, {"error": {"code": "not_found", "message": self.path}})
+                self._fail(NotFound(self.path))
             elif state.ready.is_set():
                 self._send(200, {"status": "ok", "node_id": state.settings.node_id})
             else:
@@ -82,12 +87,11 @@ def make_handler(state: NodeState) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             if self.path.split("?")[0] != "/invocations":
-                self._send(404, {"error": {"code": "not_found", "message": self.path}})
+                self._fail(NotFound(self.path))
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY_BYTES:
-                self._send(413, {"error": {"code": "payload_too_large",
-                                           "message": "request body too large; use audio.s3"}})
+                self._fail(PayloadTooLarge("request body too large; use audio.s3"))
                 self.close_connection = True
                 return
             body = self.rfile.read(length) if length else b""

@@ -8,18 +8,39 @@ endpoint, in the embedded stack moto routes it to the local node process (see
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
 from pynamodb.exceptions import DeleteError, DoesNotExist
 
 from scaiecho.adapters.aws import client
 from scaiecho.adapters.storage import storage_call
 from scaiecho.adapters.tables import NodeRow, utcnow
+from scaiecho.contracts.node import (
+    Audio,
+    Candidate,
+    DiarizeRequest,
+    DiarizeResult,
+    EmbedRequest,
+    EmbedResult,
+    ErrorReply,
+    EvictRequest,
+    EvictResult,
+    HealthRequest,
+    HealthResult,
+    NodeRequest,
+    Priority,
+    TranscribeRequest,
+    TranscribeResult,
+)
 from scaiecho.errors import NodeError
 from scaiecho.settings import get_settings
+
+R = TypeVar("R", bound=BaseModel)  # one of the contract's results (NodeResult)
 
 
 @dataclass(frozen=True)
@@ -93,7 +114,7 @@ class NodeStore:
 
     @storage_call("could not record the node probe")
     def record_probe(
-        self, node_id: str, *, online: bool, health: dict[str, Any] | None, error: str | None
+        self, node_id: str, *, online: bool, health: HealthResult | None, error: str | None
     ) -> None:
         actions: list[Any] = [NodeRow.status.set("online" if online else "offline")]
         if online:
@@ -104,16 +125,17 @@ class NodeStore:
                 actions.append(NodeRow.online_since.set(now))
             actions.append(NodeRow.last_seen.set(now))
             actions.append(NodeRow.last_error.remove())
-            if health:
-                actions.append(NodeRow.model_id.set(str(health.get("model_id", ""))))
-                actions.append(NodeRow.model_version.set(str(health.get("model_version", ""))))
+            if health is not None:
+                actions.append(NodeRow.model_id.set(health.model_id or ""))
+                actions.append(NodeRow.model_version.set(health.model_version or ""))
         else:
             actions.append(NodeRow.last_error.set((error or "unreachable")[:500]))
         NodeRow(node_id).update(actions=actions, condition=NodeRow.node_id.exists())
 
 
 class NodeClient:
-    """Invokes a node's ``invocations`` contract (JSON in, JSON out)."""
+    """Speaks a node's ``invocations`` protocol with the contract's models
+    (:mod:`scaiecho.contracts.node`): one typed method per action."""
 
     def __init__(self, sagemaker_runtime: Any | None = None) -> None:
         self._client = sagemaker_runtime
@@ -124,13 +146,39 @@ class NodeClient:
             self._client = client("sagemaker-runtime", read_timeout=get_settings().node_timeout_s)
         return self._client
 
-    def invoke(self, endpoint_name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def health(self, endpoint_name: str) -> HealthResult:
+        return self._invoke(endpoint_name, HealthRequest(), HealthResult)
+
+    def embed(self, endpoint_name: str, audio: Audio, *, priority: Priority = "interactive"
+              ) -> EmbedResult:
+        return self._invoke(endpoint_name, EmbedRequest(audio=audio, priority=priority), EmbedResult)
+
+    def transcribe(self, endpoint_name: str, audio: Audio, *, language: str | None = None,
+                   word_timestamps: bool = True, priority: Priority = "interactive"
+                   ) -> TranscribeResult:
+        request = TranscribeRequest(audio=audio, language=language,
+                                    word_timestamps=word_timestamps, priority=priority)
+        return self._invoke(endpoint_name, request, TranscribeResult)
+
+    def diarize(self, endpoint_name: str, audio: Audio, *, candidates: Sequence[Candidate] = (),
+                min_speakers: int | None = None, max_speakers: int | None = None,
+                num_speakers: int | None = None, priority: Priority = "interactive"
+                ) -> DiarizeResult:
+        request = DiarizeRequest(audio=audio, candidates=list(candidates), min_speakers=min_speakers,
+                                 max_speakers=max_speakers, num_speakers=num_speakers,
+                                 priority=priority)
+        return self._invoke(endpoint_name, request, DiarizeResult)
+
+    def evict(self, endpoint_name: str, speaker_ids: Sequence[str]) -> EvictResult:
+        return self._invoke(endpoint_name, EvictRequest(speaker_ids=list(speaker_ids)), EvictResult)
+
+    def _invoke(self, endpoint_name: str, request: NodeRequest, reply: type[R]) -> R:
         try:
             resp = self._runtime.invoke_endpoint(
                 EndpointName=endpoint_name,
                 ContentType="application/json",
                 Accept="application/json",
-                Body=json.dumps(payload).encode(),
+                Body=json.dumps(request.wire()).encode(),
             )
             body = resp["Body"].read()
         except ClientError as exc:
@@ -139,27 +187,22 @@ class NodeClient:
         except BotoCoreError as exc:
             raise NodeError(f"node endpoint {endpoint_name!r} is unreachable: {exc}") from exc
         try:
-            result: dict[str, Any] = json.loads(body)["data"]
-        except (ValueError, KeyError, TypeError) as exc:
+            return reply.model_validate(json.loads(body)["data"])
+        except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError included
             raise NodeError(f"node endpoint {endpoint_name!r} returned an invalid response") from exc
-        return result
-
-    def health(self, endpoint_name: str) -> dict[str, Any]:
-        return self.invoke(endpoint_name, {"action": "health"})
 
 
 def _describe_client_error(endpoint_name: str, exc: ClientError) -> tuple[str, dict[str, Any] | None]:
     """The message, and the node's own error code/status when the node answered (so a caller can
     tell a request the node refused, e.g. ``unsupported_language``, from a node that failed)."""
     err = exc.response.get("Error", {})
-    # A model container error (424 ModelError) carries the node's own JSON error message.
+    # A model container error (424 ModelError) carries the node's own JSON error body.
     original = exc.response.get("OriginalMessage") or err.get("Message", "")
     try:
-        node_err = json.loads(original).get("error", {})
-        if node_err.get("message"):
-            details = {"node_code": node_err.get("code"),
-                       "node_status": exc.response.get("OriginalStatusCode")}
-            return f"node {endpoint_name!r}: {node_err['message']}", details
-    except (ValueError, AttributeError):
-        pass
+        node_err = ErrorReply.model_validate_json(original).error
+    except ValueError:
+        node_err = None
+    if node_err is not None and node_err.message:
+        details = {"node_code": node_err.code, "node_status": exc.response.get("OriginalStatusCode")}
+        return f"node {endpoint_name!r}: {node_err.message}", details
     return f"node endpoint {endpoint_name!r} failed: {err.get('Code', 'error')}: {original}", None

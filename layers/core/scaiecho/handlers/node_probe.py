@@ -21,7 +21,7 @@ def handle(event: dict[str, Any]) -> dict[str, Any]:
         store.record_probe(node_id, online=False, health=None, error=exc.message)
         return {"node_id": node_id, "status": "offline", "error": exc.message}
     store.record_probe(node_id, online=True, health=health, error=None)
-    return {"node_id": node_id, "status": "online", "model_id": health.get("model_id")}
+    return {"node_id": node_id, "status": "online", "model_id": health.model_id}
 
 
 def settle(event: dict[str, Any]) -> dict[str, Any]:

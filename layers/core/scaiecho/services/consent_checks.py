@@ -11,10 +11,8 @@ without anyone having heard the consent.
 
 from __future__ import annotations
 
-import base64
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -23,6 +21,7 @@ from scaiecho.adapters.candidates import TenantVoiceprints
 from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
 from scaiecho.adapters.speakers import WarmRegistry
 from scaiecho.adapters.voiceprints import VoiceprintCipher
+from scaiecho.contracts.node import EmbedResult, InlineAudio, S3Audio
 from scaiecho.domain.consent_checks import (
     ConsentPolicy,
     TextCheck,
@@ -123,8 +122,7 @@ def check_sample_voice(speaker: Speaker, sample: CheckedAudio, policy: ConsentPo
                 known = np.asarray(VoiceprintCipher().open(
                     row.sealed_embedding, tenant_id=speaker.tenant_id, subject_id=speaker.speaker_id))
             else:  # not enrolled there yet, or by another model
-                resp = node_client.invoke(node.endpoint_name, {
-                    "action": "embed", "audio": {"s3": {"bucket": bucket, "key": speaker.samples[0].key}}})
+                resp = node_client.embed(node.endpoint_name, S3Audio.at(bucket, speaker.samples[0].key))
                 known = _vector(resp, node)
         except ScaiEchoError as exc:
             get_logger().warning("sample voice check failed on a node",
@@ -152,19 +150,18 @@ def _client() -> NodeClient:
     return NodeClient(client("sagemaker-runtime", read_timeout=get_settings().consent_check_timeout_s))
 
 
-def _inline(audio: CheckedAudio) -> dict[str, Any]:
-    return {"b64": base64.b64encode(audio.upload.data).decode("ascii"),
-            "media_type": audio.stored_media_type}
+def _inline(audio: CheckedAudio) -> InlineAudio:
+    return InlineAudio.of(audio.upload.data, audio.stored_media_type)
 
 
 def _embed(node_client: NodeClient, node: Node, audio: CheckedAudio) -> tuple[np.ndarray, dict[str, str]]:
-    resp = node_client.invoke(node.endpoint_name, {"action": "embed", "audio": _inline(audio)})
-    meta = {k: str(resp[k]) for k in ("model_id", "model_version") if resp.get(k) is not None}
-    return _vector(resp, node), meta
+    resp = node_client.embed(node.endpoint_name, _inline(audio))
+    meta = {"model_id": resp.model_id, "model_version": resp.model_version}
+    return _vector(resp, node), {k: v for k, v in meta.items() if v is not None}
 
 
-def _vector(resp: dict[str, Any], node: Node) -> np.ndarray:
-    vector = np.asarray(resp.get("embedding") or [], dtype=np.float64)
+def _vector(resp: EmbedResult, node: Node) -> np.ndarray:
+    vector = np.asarray(resp.embedding, dtype=np.float64)
     if vector.ndim != 1 or not vector.size or not np.all(np.isfinite(vector)) or not np.any(vector):
         raise NodeError(f"node {node.node_id} returned no usable embedding")
     return vector / float(np.linalg.norm(vector))
@@ -172,13 +169,13 @@ def _vector(resp: dict[str, Any], node: Node) -> np.ndarray:
 
 def _transcribe(node_client: NodeClient, node: Node, audio: CheckedAudio, language: str) -> str | _Skipped:
     try:
-        resp = node_client.invoke(node.endpoint_name, {"action": "transcribe", "audio": _inline(audio),
-                                                       "language": _base_language(language)})
+        resp = node_client.transcribe(node.endpoint_name, _inline(audio),
+                                      language=_base_language(language))
     except NodeError as exc:
         if (exc.details or {}).get("node_code") == "unsupported_language":
             return _Skipped(f"asr_language_unsupported: the node's speech-to-text cannot do {language!r}")
         raise
-    return " ".join(str(s.get("text", "")).strip() for s in resp.get("segments") or []).strip()
+    return resp.text
 
 
 def _base_language(language: str) -> str:

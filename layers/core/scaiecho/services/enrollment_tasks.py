@@ -14,6 +14,7 @@ from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
 from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.adapters.workflows import execution_link
+from scaiecho.contracts.node import EmbedResult, HealthResult, S3Audio
 from scaiecho.domain.speakers import EnrollmentStatus
 from scaiecho.errors import NodeError, ScaiEchoError
 from scaiecho.observability import get_logger, record_outcome
@@ -42,7 +43,7 @@ def probe(nodes: list[Node]) -> tuple[list[Node], list[dict[str, str]]]:
     node_client = NodeClient(client("sagemaker-runtime", read_timeout=PROBE_TIMEOUT_S))
     store = NodeStore()
 
-    def check(node: Node) -> tuple[Node, dict[str, Any] | None, str | None]:
+    def check(node: Node) -> tuple[Node, HealthResult | None, str | None]:
         try:
             return node, node_client.health(node.endpoint_name), None
         except ScaiEchoError as exc:
@@ -79,17 +80,13 @@ def enroll_on_node(
     """Embed every sample on this node, pool them (speech-weighted), seal, record."""
     node_client = NodeClient()
     vectors, weights = [], []
-    meta: dict[str, Any] = {}
+    meta: EmbedResult | None = None
     for sample in samples:
-        resp = node_client.invoke(
-            node["endpoint_name"],
-            {"action": "embed", "audio": {"s3": {"bucket": bucket, "key": sample["key"]}}},
-        )
-        embedding = resp.get("embedding")
-        if not embedding:
+        resp = node_client.embed(node["endpoint_name"], S3Audio.at(bucket, sample["key"]))
+        if not resp.embedding:
             raise NodeError(f"node {node['node_id']} returned no embedding")
-        vectors.append(np.asarray(embedding, dtype=np.float64))
-        weights.append(max(float(resp.get("speech_s") or sample.get("speech_s") or 1.0), 0.1))
+        vectors.append(np.asarray(resp.embedding, dtype=np.float64))
+        weights.append(max(float(resp.speech_s or sample.get("speech_s") or 1.0), 0.1))
         meta = resp
     pooled = np.average(np.stack(vectors), axis=0, weights=np.asarray(weights))
     norm = float(np.linalg.norm(pooled))
@@ -99,8 +96,8 @@ def enroll_on_node(
     sealed = VoiceprintCipher().seal(voiceprint, tenant_id=tenant_id, subject_id=speaker_id)
     recorded = WarmRegistry().put(
         tenant_id=tenant_id, speaker_id=speaker_id, node_id=node["node_id"], sealed=sealed,
-        dim=len(voiceprint), model_id=_opt(meta.get("model_id")),
-        model_version=_opt(meta.get("model_version")),
+        dim=len(voiceprint), model_id=_opt(meta.model_id if meta else None),
+        model_version=_opt(meta.model_version if meta else None),
         sample_ids=[s["sample_id"] for s in samples],
     )
     if not recorded:  # erased while enrolling: not a failure to retry

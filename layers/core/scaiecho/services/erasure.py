@@ -294,7 +294,7 @@ def _evict_one(node_id: str, speaker_id: str) -> NodeOutcome:
         node = NodeStore().get(node_id)
         if node is None:  # deregistered since the erasure began: nothing left to evict from
             return NodeOutcome(node_id, "deregistered")
-        NodeClient().invoke(node.endpoint_name, {"action": "evict", "speaker_ids": [speaker_id]})
+        NodeClient().evict(node.endpoint_name, [speaker_id])
     except (NodeError, StorageError) as exc:
         return NodeOutcome(node_id, "failed", exc.message[:500])
     return NodeOutcome(node_id, "evicted")

@@ -77,7 +77,7 @@ def _nodes() -> dict[str, Any]:
     def probe(endpoint: str) -> dict[str, Any]:
         try:
             h = node_client.health(endpoint)
-            return {"status": "ok", "model_id": h.get("model_id"), "device": h.get("device")}
+            return {"status": "ok", "model_id": h.model_id, "device": h.device}
         except ScaiEchoError as exc:
             return {"status": "error", "error": exc.message[:300]}
 

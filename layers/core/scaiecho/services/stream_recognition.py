@@ -12,7 +12,6 @@ Session labels (``spk_N``) for voices that match nobody are given later, by
 
 from __future__ import annotations
 
-import base64
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -22,6 +21,7 @@ from scaiecho.adapters.candidates import TenantVoiceprints
 from scaiecho.adapters.managed_stt import AmazonTranscribeStreaming, ManagedSttUnavailable
 from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
 from scaiecho.audio.stream import wav_bytes
+from scaiecho.contracts.node import InlineAudio
 from scaiecho.domain.endpointing import RATE
 from scaiecho.domain.identification import (
     COSINE_THRESHOLD,
@@ -97,7 +97,7 @@ class NodeRecognizer:
         nodes = self.online()
         if not nodes:
             raise StreamError("backend_unavailable", "no pyannote node is online to transcribe")
-        audio = {"b64": base64.b64encode(wav_bytes(utterance.pcm16)).decode(), "media_type": "audio/wav"}
+        audio = InlineAudio.of(wav_bytes(utterance.pcm16), "audio/wav")
         first = turn % len(nodes)
         order = nodes[first:] + nodes[:first]
         embed_node = order[1] if len(order) > 1 else order[0]
@@ -128,15 +128,13 @@ class NodeRecognizer:
             cos = float(cosine_matrix(embedding, np.asarray(profile.embedding))[0, 0])
             out.voice_match_score = float(score_from_cosine(cos, threshold=threshold, slope=slope))
 
-    def _transcribe(self, nodes: list[Node], audio: dict[str, str], language: str | None) -> str:
+    def _transcribe(self, nodes: list[Node], audio: InlineAudio, language: str | None) -> str:
         """Text from the first node that can transcribe (a node may predate the action)."""
         last: NodeError | None = None
         for node in nodes:
             try:
-                data = self.node_client.invoke(
-                    node.endpoint_name, {"action": "transcribe", "audio": audio, "language": language,
-                                         "priority": "realtime", "word_timestamps": False}
-                )
+                data = self.node_client.transcribe(node.endpoint_name, audio, language=language,
+                                                   word_timestamps=False, priority="realtime")
             except NodeError as exc:
                 code = (exc.details or {}).get("node_code")
                 if code == "unsupported_language":
@@ -145,20 +143,16 @@ class NodeRecognizer:
                     return ""
                 last = exc
                 continue
-            return " ".join(
-                str(s.get("text", "")).strip() for s in data.get("segments") or [] if s.get("text")
-            ).strip()
+            return data.text
         raise StreamError("transcription_failed",
                           f"no node could transcribe the utterance: {last.message if last else ''}")
 
-    def _embed(self, node: Node, audio: dict[str, str]) -> np.ndarray | None:
+    def _embed(self, node: Node, audio: InlineAudio) -> np.ndarray | None:
         try:
-            data = self.node_client.invoke(node.endpoint_name,
-                                           {"action": "embed", "audio": audio, "priority": "realtime"})
+            data = self.node_client.embed(node.endpoint_name, audio, priority="realtime")
         except NodeError as exc:
             # too little speech for a voiceprint, or the node failed: the delta goes unlabelled
             get_logger().info("utterance not embedded", extra={
                 "node_id": node.node_id, "node_code": (exc.details or {}).get("node_code")})
             return None
-        vector = data.get("embedding")
-        return np.asarray(vector, dtype=np.float64) if vector else None
+        return np.asarray(data.embedding, dtype=np.float64) if data.embedding else None

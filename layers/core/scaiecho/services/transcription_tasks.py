@@ -17,16 +17,18 @@ from __future__ import annotations
 import json
 import random
 import tempfile
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from scaiecho.adapters.candidates import TenantVoiceprints
 from scaiecho.adapters.jobs import JobFiles, JobStore, input_key, mark_speakers_used, result_key
 from scaiecho.adapters.nodes import Node, NodeClient, NodeStore
-from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
+from scaiecho.adapters.speakers import SpeakerStore
 from scaiecho.adapters.tables import utcnow
 from scaiecho.adapters.url_fetch import FetchLimits, Resolver, fetch_audio, system_resolver
-from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.adapters.workflows import execution_link
 from scaiecho.audio.decode import SUPPORTED_FORMATS, check_header, detect_format
+from scaiecho.contracts.node import Candidate, NodeResult, S3Audio
 from scaiecho.domain.jobs import DEFAULT_BACKEND, TranscribeOptions
 from scaiecho.domain.transcripts import merge as merge_transcript
 from scaiecho.domain.voice_match import voice_match_scores, without_profile
@@ -47,6 +49,7 @@ from scaiecho.services.voice_profiles import ProfileCandidate, match_candidate
 from scaiecho.settings import get_settings
 
 ASR_ENGINE = "pyannote"  # the pyannote node image also carries faster-whisper
+R = TypeVar("R", bound=NodeResult)
 
 
 def ordered_nodes(engine: str) -> list[Node]:
@@ -65,14 +68,16 @@ def _refused(exc: NodeError) -> bool:
     return isinstance(status, int) and 400 <= status < 500
 
 
-def invoke_first(nodes: list[Node], payload: dict[str, Any], *, what: str) -> tuple[Node, dict[str, Any]]:
+def invoke_first(nodes: list[Node], call: Callable[[NodeClient, Node], R], *, what: str
+                 ) -> tuple[Node, R]:
+    """``call`` on the first node that answers; a node that refuses the request (4xx) ends it."""
     if not nodes:
         raise ServiceUnavailable(f"no node can run {what}", code="no_node_available")
     client = NodeClient()
     errors = []
     for node in nodes:
         try:
-            return node, client.invoke(node.endpoint_name, payload)
+            return node, call(client, node)
         except NodeError as exc:
             if _refused(exc):
                 code = (exc.details or {}).get("node_code") or "audio_invalid"
@@ -169,19 +174,20 @@ def run_asr(*, tenant_id: str, job_id: str, bucket: str, audio_key: str | None =
     if not store.stage(tenant_id, job_id, "asr", "running"):
         return {"settled": True}
     try:
+        audio = S3Audio.at(bucket, audio_key)
         node, data = invoke_first(
             ordered_nodes(ASR_ENGINE),
-            {"action": "transcribe", "audio": {"s3": {"bucket": bucket, "key": audio_key}},
-             "language": language, "priority": "batch"},
+            lambda client, node: client.transcribe(node.endpoint_name, audio, language=language,
+                                                   priority="batch"),
             what="speech-to-text",
         )
         limit = get_settings().max_job_duration_s
-        if float(data.get("duration_s") or 0.0) > limit:
+        if float(data.duration_s or 0.0) > limit:
             raise AudioError(f"the recording is longer than the limit of {limit:.0f} s",
                              code="audio_too_long",
-                             details={"duration_s": data.get("duration_s"), "limit_s": limit})
+                             details={"duration_s": data.duration_s, "limit_s": limit})
         key = result_key(tenant_id, job_id, "asr")
-        JobFiles(bucket=bucket).put_json(key, data)
+        JobFiles(bucket=bucket).put_json(key, data.model_dump(mode="json", exclude_none=True))
     except ScaiEchoError as exc:
         _record_failure(tenant_id, job_id, exc)
         raise
@@ -211,15 +217,16 @@ def _tenant_ready_speakers(tenant_id: str, restrict: list[str]) -> list[str]:
 
 
 def _candidates(tenant_id: str, speaker_ids: list[str], nodes: list[Node]
-                ) -> tuple[list[Node], dict[str, dict[str, Any]]]:
+                ) -> tuple[list[Node], dict[str, list[Candidate]]]:
     """Order nodes by how many candidates they hold (ties keep the online-first random order);
-    returns them and, per node, the sealed voiceprints of the speakers warm there."""
-    warm: dict[str, dict[str, Any]] = {n.node_id: {} for n in nodes}
-    registry = WarmRegistry()
-    for sid in speaker_ids:
-        for row in registry.for_speaker(tenant_id, sid):
-            if row.node_id in warm:
-                warm[row.node_id][sid] = row.sealed_embedding
+    returns them and, per node, the voiceprints of the speakers warm there."""
+    prints = (TenantVoiceprints().of_speakers(tenant_id, speaker_ids, [n.node_id for n in nodes])
+              if speaker_ids else {})
+    warm = {
+        n.node_id: [Candidate(speaker_id=p.speaker_id, embedding=p.embedding.tolist())
+                    for p in prints.get(n.node_id, [])]
+        for n in nodes
+    }
     ranked = sorted(nodes, key=lambda n: -len(warm[n.node_id]))
     return ranked, warm
 
@@ -262,27 +269,21 @@ def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str | No
     nodes, warm = _candidates(tenant_id, speaker_ids, ordered_nodes(opts.diarization.backend
                                                                     or DEFAULT_BACKEND))
     profile = _match_profile(tenant_id, job_id, opts)
-    cipher = VoiceprintCipher()
     client = NodeClient()
+    audio = S3Audio.at(bucket, audio_key)
     errors: list[str] = []
     for node in nodes or []:
-        sealed = warm[node.node_id]
-        candidates = [
-            {"speaker_id": sid, "embedding": cipher.open(blob, tenant_id=tenant_id, subject_id=sid)}
-            for sid, blob in sealed.items()
-        ]
+        candidates = list(warm[node.node_id])
         matching = profile if profile is not None and _same_model(profile, node) else None
         if matching is not None:
             candidates.append(matching.node_candidate())
-        payload: dict[str, Any] = {
-            "action": "diarize", "audio": {"s3": {"bucket": bucket, "key": audio_key}},
-            "priority": "batch",  # live streams go first on the node (scheduling.py)
-            "candidates": candidates,
-            "min_speakers": opts.diarization.min_speakers,
-            "max_speakers": opts.diarization.max_speakers,
-        }
         try:
-            data = client.invoke(node.endpoint_name, payload)
+            result = client.diarize(
+                node.endpoint_name, audio, candidates=candidates,
+                min_speakers=opts.diarization.min_speakers,
+                max_speakers=opts.diarization.max_speakers,
+                priority="batch",  # live streams go first on the node (scheduling.py)
+            )
         except NodeError as exc:
             message = exc.message
             if profile is not None:  # a node error may quote a candidate; the profile's id stays ours
@@ -291,7 +292,8 @@ def run_diarize(*, tenant_id: str, job_id: str, bucket: str, audio_key: str | No
             if _refused(exc):
                 break
             continue
-        missing = sorted(set(opts.speaker_ids) - set(sealed))
+        data = result.model_dump(mode="json", exclude_none=True)
+        missing = sorted(set(opts.speaker_ids) - {c.speaker_id for c in warm[node.node_id]})
         scores: dict[str, float] | None = None
         if matching is not None:
             # Scores first (they need the clusters' embeddings and the profile's match), then the

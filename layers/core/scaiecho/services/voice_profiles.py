@@ -19,7 +19,6 @@ Matching hook (for batch jobs and streaming sessions, ``match_me=true``)::
 
 from __future__ import annotations
 
-import base64
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +31,8 @@ from scaiecho.adapters.tables import utcnow
 from scaiecho.adapters.voice_profiles import VoiceProfileStore
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.audio.decode import MEDIA_TYPES, DecodedAudio, decode_audio, detect_format
+from scaiecho.contracts.node import Candidate as NodeCandidate
+from scaiecho.contracts.node import EmbedResult, InlineAudio
 from scaiecho.domain.auth import Principal
 from scaiecho.domain.identification import Candidate, best_match
 from scaiecho.domain.speakers import new_id
@@ -77,9 +78,9 @@ class ProfileCandidate:
     embedding: list[float] = field(repr=False)  # L2-normalised, in the node model's space
     model_version: str | None  # the node model that produced it (compare with the node's)
 
-    def node_candidate(self) -> dict[str, Any]:
+    def node_candidate(self) -> NodeCandidate:
         """One entry for a node ``diarize`` request's ``candidates``."""
-        return {"speaker_id": self.candidate_id, "embedding": list(self.embedding)}
+        return NodeCandidate(speaker_id=self.candidate_id, embedding=list(self.embedding))
 
 
 # ------------------------------------------------------------------------------ gates
@@ -208,19 +209,14 @@ def _embed(sample: Upload, audio: DecodedAudio) -> tuple[list[float], dict[str, 
     online, _ = probe(NodeStore().list())
     if not online:
         raise VoiceProviderError("no voice provider node is online; try again later")
-    payload = {
-        "action": "embed",
-        "audio": {"b64": base64.b64encode(sample.data).decode("ascii"),
-                  "media_type": f"audio/{audio.source_format}"},
-    }
+    inline = InlineAudio.of(sample.data, f"audio/{audio.source_format}")
     node_client = NodeClient()
     failures: list[str] = []
     for node in online:
         try:
-            resp = node_client.invoke(node.endpoint_name, payload)
-            return _unit_vector(resp, node), {
-                k: str(resp[k]) for k in ("model_id", "model_version") if resp.get(k) is not None
-            }
+            resp = node_client.embed(node.endpoint_name, inline)
+            meta = {"model_id": resp.model_id, "model_version": resp.model_version}
+            return _unit_vector(resp, node), {k: v for k, v in meta.items() if v is not None}
         except ScaiEchoError as exc:
             get_logger().warning("voice profile embedding failed on a node",
                                  extra={"node_id": node.node_id, "code": exc.code})
@@ -247,8 +243,8 @@ def _refuse_another_users_voice(tenant_id: str, user_id: str, vector: list[float
                        code="voice_already_enrolled", details={"match_score": round(match.score, 4)})
 
 
-def _unit_vector(resp: dict[str, Any], node: Node) -> list[float]:
-    vector = np.asarray(resp.get("embedding") or [], dtype=np.float64)
+def _unit_vector(resp: EmbedResult, node: Node) -> list[float]:
+    vector = np.asarray(resp.embedding, dtype=np.float64)
     norm = float(np.linalg.norm(vector)) if vector.size else 0.0
     if vector.ndim != 1 or not vector.size or not np.all(np.isfinite(vector)) or norm == 0.0:
         raise VoiceProviderError(f"node {node.node_id} returned no usable embedding")
@@ -274,7 +270,7 @@ def evict_everywhere(profile_id: str) -> dict[str, bool]:
     def evict(node: Node) -> tuple[str, bool]:
         for attempt in range(EVICT_ATTEMPTS):
             try:
-                node_client.invoke(node.endpoint_name, {"action": "evict", "speaker_ids": [profile_id]})
+                node_client.evict(node.endpoint_name, [profile_id])
                 return node.node_id, True
             except ScaiEchoError as exc:
                 get_logger().warning(
