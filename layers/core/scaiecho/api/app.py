@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from scaiecho.api.errors import install_error_handlers
+from scaiecho.api.schemas.common import error_responses
 from scaiecho.api.limits import MAX_FORM_FIELDS, MAX_FORM_FILES, RequestLimits
 
 API_PREFIX = "/v1/modules/scaiecho"
@@ -41,5 +42,6 @@ def create_app(routers: Sequence[APIRouter] | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestLimits)
     for router in routers if routers is not None else all_routers():
-        app.include_router(router, prefix=API_PREFIX)
+        # Validation errors answer the project's error body (api/errors.py), not FastAPI's own.
+        app.include_router(router, prefix=API_PREFIX, responses=error_responses(422))
     return app

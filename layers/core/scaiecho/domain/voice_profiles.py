@@ -45,20 +45,6 @@ class VoiceProfile:
             return ProfileStatus.REQUIRES_RECONSENT
         return ProfileStatus.ACTIVE
 
-    def serialize(self, consent_version_in_force: str) -> dict[str, Any]:
-        """The public fields, and nothing that identifies the embedding or the nodes."""
-        return {
-            "status": self.status(consent_version_in_force).value,
-            "provider": self.provider,
-            "consentVersion": self.consent_version,
-            "createdAt": self.created_at.isoformat(),
-            "sampleDurationSeconds": round(self.sample_duration_s, 3),
-        }
-
-
-def missing() -> dict[str, Any]:
-    return {"status": ProfileStatus.MISSING.value}
-
 
 def subject_id(user_id: str) -> str:
     """The KMS encryption-context subject of a user's profile (distinct from any speaker id)."""
