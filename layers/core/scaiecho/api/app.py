@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from scaiecho.api.errors import install_error_handlers
-from scaiecho.api.schemas.common import error_responses
 from scaiecho.api.limits import MAX_FORM_FIELDS, MAX_FORM_FILES, RequestLimits
+from scaiecho.api.schemas.common import error_responses
 
 API_PREFIX = "/v1/modules/scaiecho"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from scaiecho.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from scaiecho.api.deps import requires
@@ -14,13 +16,15 @@ router = APIRouter(tags=["erasure"])
 _ERRORS = error_responses(*AUTH_ERRORS, 404)
 
 
-@router.delete("/speakers/{speaker_id}", response_model_exclude_unset=True, responses=_ERRORS)
-def erase_speaker(speaker_id: str, principal: Principal = requires(Scope.ENROLL)) -> Envelope[ErasureReportPublic]:
+@router.delete("/speakers/{speaker_id}", response_model_exclude_unset=True,
+               responses=_ERRORS)
+def erase_speaker(speaker_id: str,
+                  principal: Principal = requires(Scope.ENROLL)) -> Envelope[ErasureReportPublic]:
     """Erase the speaker: blobs, consent, voiceprints, node caches; answers the audit report.
 
     Safe to repeat: a repeat answers the same ``audit_id`` with ``"repeated": true``.
     """
-    return Envelope(data=ErasureReportPublic.model_validate(erasure.erase_speaker(principal, speaker_id)))
+    return _report(erasure.erase_speaker(principal, speaker_id))
 
 
 @router.delete("/speakers/by-external-id/{external_id}", response_model_exclude_unset=True,
@@ -30,10 +34,15 @@ def erase_speaker_by_external_id(
 ) -> Envelope[ErasureReportPublic]:
     """Erase the speaker holding the client's own id (``external_id`` / ``speakerId``)."""
     speaker_id = enrollment.speaker_id_for_external_id(principal, external_id)
-    return Envelope(data=ErasureReportPublic.model_validate(erasure.erase_speaker(principal, speaker_id)))
+    return _report(erasure.erase_speaker(principal, speaker_id))
 
 
-@router.get("/erasures/{audit_id}", response_model_exclude_unset=True, responses=_ERRORS)
+@router.get("/erasures/{audit_id}", response_model_exclude_unset=True,
+            responses=_ERRORS)
 def get_erasure(audit_id: str, principal: Principal = requires(Scope.ENROLL)) -> Envelope[ErasureReportPublic]:
     """The erasure audit with its append-only events and current status."""
-    return Envelope(data=ErasureReportPublic.model_validate(erasure.get_erasure(principal, audit_id)))
+    return _report(erasure.get_erasure(principal, audit_id))
+
+
+def _report(report: dict[str, Any]) -> Envelope[ErasureReportPublic]:
+    return Envelope(data=ErasureReportPublic.model_validate(report))

@@ -64,7 +64,8 @@ async def _json_document(request: Request) -> Any:
 _INTAKE_ERRORS = error_responses(400, *AUTH_ERRORS, 404, 409, 413, 415, 503)
 
 
-@router.post("", status_code=201, openapi_extra=_JSON_ENROLLMENT_DOC, response_model=Envelope[SpeakerEnrollment],
+@router.post("", status_code=201, openapi_extra=_JSON_ENROLLMENT_DOC,
+             response_model=Envelope[SpeakerEnrollment],
              responses={200: {"model": Envelope[SpeakerEnrollment],
                               "description": "JSON body: a sample added to the speaker holding speakerId"},
                         **_INTAKE_ERRORS})
@@ -117,7 +118,8 @@ def list_speakers(
 # The client's own id in a path: under by-external-id/, so it never shadows a generated speaker id.
 @router.get("/by-external-id/{external_id}", response_model_exclude_unset=True,
             responses=error_responses(*AUTH_ERRORS, 404))
-def get_speaker_by_external_id(external_id: str, principal: Principal = EnrollScope) -> Envelope[SpeakerPublic]:
+def get_speaker_by_external_id(external_id: str,
+                               principal: Principal = EnrollScope) -> Envelope[SpeakerPublic]:
     return _speaker(enrollment.speaker_id_for_external_id(principal, external_id), principal)
 
 

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from scaiecho.api.deps import requires
+from scaiecho.api.limits import MAX_FORM_FIELDS, MAX_FORM_FILES
 from scaiecho.api.schemas.common import AUTH_ERRORS, Envelope, Page, error_responses, json_answer
 from scaiecho.api.schemas.transcribe import (
     TRANSCRIBE_REQUEST_DOC,
@@ -29,7 +30,6 @@ from scaiecho.api.schemas.transcribe import (
     UploadTicket,
     UploadTicketRequest,
 )
-from scaiecho.api.limits import MAX_FORM_FIELDS, MAX_FORM_FILES
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.errors import ValidationFailed
