@@ -39,7 +39,8 @@ def erase_speaker_by_external_id(
 
 @router.get("/erasures/{audit_id}", response_model_exclude_unset=True,
             responses=_ERRORS)
-def get_erasure(audit_id: str, principal: Principal = requires(Scope.ENROLL)) -> Envelope[ErasureReportPublic]:
+def get_erasure(audit_id: str,
+                principal: Principal = requires(Scope.ENROLL)) -> Envelope[ErasureReportPublic]:
     """The erasure audit with its append-only events and current status."""
     return _report(erasure.get_erasure(principal, audit_id))
 
