@@ -65,11 +65,11 @@ def _cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys_list(args: argparse.Namespace) -> int:
-    from scaiecho.api.routes.keys import key_public
+    from scaiecho.api.schemas.accounts import KeyPublic
     from scaiecho.services.keys import list_keys
 
     _use_local_stack()
-    keys = [key_public(k) for k in list_keys(args.tenant)]
+    keys = [KeyPublic.from_domain(k).model_dump() for k in list_keys(args.tenant)]
     lines = [
         f"{k['key_id']}  {k['tenant_id']:<16} {','.join(k['scopes'] or []):<55} "
         f"{'revoked' if k['revoked_at'] else 'active'}"

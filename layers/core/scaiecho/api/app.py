@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from scaiecho.api.correlation import CorrelationId
 from scaiecho.api.errors import install_error_handlers
 from scaiecho.api.limits import MAX_FORM_FIELDS, MAX_FORM_FILES, RequestLimits
+from scaiecho.api.schemas.common import error_responses
 
 API_PREFIX = "/v1/modules/scaiecho"
 
@@ -43,5 +44,6 @@ def create_app(routers: Sequence[APIRouter] | None = None) -> FastAPI:
     app.add_middleware(RequestLimits)
     app.add_middleware(CorrelationId)  # outermost: limit errors carry the id too
     for router in routers if routers is not None else all_routers():
-        app.include_router(router, prefix=API_PREFIX)
+        # Validation errors answer the project's error body (api/errors.py), not FastAPI's own.
+        app.include_router(router, prefix=API_PREFIX, responses=error_responses(422))
     return app

@@ -96,25 +96,30 @@ class PreflightReport:
     voice_change_score: float = field(default=0.0, compare=False)
 
     def serialize(self) -> dict[str, Any]:
-        """The JSON body the API returns (floats rounded, None where not measurable)."""
-        m = self.metrics
+        """The report as error details and idempotency records keep it (the API's own shape is
+        ``scaiecho.api.schemas.speakers.PreflightPublic``, built from the same rounding)."""
         return {
             "passed": self.passed,
             "grade": self.grade,
             "reasons": list(self.reasons),
             "warnings": list(self.warnings),
-            "metrics": {
-                "duration_s": _round(m["duration_s"], 2),
-                "speech_s": _round(m["speech_s"], 2),
-                "speech_ratio": _round(m["speech_ratio"], 3),
-                "clipping_ratio": _round(m["clipping_ratio"], 5),
-                "loudness_dbfs": _round(m["loudness_dbfs"], 1),
-                "snr_db": _round(m["snr_db"], 1),
-                "sample_rate": int(m["sample_rate"]),
-                "channels": int(m["channels"]),
-                "multiple_speakers_suspected": bool(m["multiple_speakers_suspected"]),
-            },
+            "metrics": rounded_metrics(self.metrics),
         }
+
+
+def rounded_metrics(m: dict[str, Any]) -> dict[str, Any]:
+    """The measured metrics as clients read them: floats rounded, None where not measurable."""
+    return {
+        "duration_s": _round(m["duration_s"], 2),
+        "speech_s": _round(m["speech_s"], 2),
+        "speech_ratio": _round(m["speech_ratio"], 3),
+        "clipping_ratio": _round(m["clipping_ratio"], 5),
+        "loudness_dbfs": _round(m["loudness_dbfs"], 1),
+        "snr_db": _round(m["snr_db"], 1),
+        "sample_rate": int(m["sample_rate"]),
+        "channels": int(m["channels"]),
+        "multiple_speakers_suspected": bool(m["multiple_speakers_suspected"]),
+    }
 
 
 class PreflightFailed(ValidationFailed):

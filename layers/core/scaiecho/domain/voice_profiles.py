@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from scaiecho.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -44,20 +43,6 @@ class VoiceProfile:
         if self.consent_version != consent_version_in_force:
             return ProfileStatus.REQUIRES_RECONSENT
         return ProfileStatus.ACTIVE
-
-    def serialize(self, consent_version_in_force: str) -> dict[str, Any]:
-        """The public fields, and nothing that identifies the embedding or the nodes."""
-        return {
-            "status": self.status(consent_version_in_force).value,
-            "provider": self.provider,
-            "consentVersion": self.consent_version,
-            "createdAt": self.created_at.isoformat(),
-            "sampleDurationSeconds": round(self.sample_duration_s, 3),
-        }
-
-
-def missing() -> dict[str, Any]:
-    return {"status": ProfileStatus.MISSING.value}
 
 
 def subject_id(user_id: str) -> str:

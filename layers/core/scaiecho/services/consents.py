@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,17 +27,22 @@ CSV_COLUMNS = (
 )
 
 
-def consent_evidence(principal: Principal, speaker_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ConsentEvidence:
+    consent: Consent
+    audio_url: str  # presigned, short-lived
+    audio_url_expires_in_s: int
+
+
+def consent_evidence(principal: Principal, speaker_id: str) -> ConsentEvidence:
     """The speaker's consent record, with a short-lived URL to the consent recording."""
     speaker = get_live_speaker(principal, speaker_id)
     consent = SpeakerStore().consent(principal.tenant_id, speaker_id, speaker.consent_id or "") \
         if speaker.consent_id else None
     if consent is None:
         raise NotFound(f"no consent record for speaker {speaker_id!r}", code="consent_not_found")
-    data = consent.serialize()
-    data["audio_url"] = BlobStore().presigned_get(consent.audio_key, EVIDENCE_URL_TTL_S)
-    data["audio_url_expires_in_s"] = EVIDENCE_URL_TTL_S
-    return data
+    return ConsentEvidence(consent, BlobStore().presigned_get(consent.audio_key, EVIDENCE_URL_TTL_S),
+                           EVIDENCE_URL_TTL_S)
 
 
 def export_consents(

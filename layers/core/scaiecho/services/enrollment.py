@@ -274,14 +274,13 @@ def get_speaker(principal: Principal, speaker_id: str) -> dict[str, Any]:
 
 def list_speakers(
     principal: Principal, *, limit: int, cursor: str | None, external_id: str | None = None
-) -> dict[str, Any]:
-    """A page of the tenant's speakers; with ``external_id``, the one holding it (or none)."""
-    threshold = get_settings().enrollment_complete_speech_s
+) -> tuple[list[Speaker], str | None]:
+    """A page of the tenant's speakers and the next page's cursor; with ``external_id``, the one
+    holding it (or none)."""
     if external_id is not None:
         speaker = find_by_external_id(principal, validate_external_id(external_id))
-        return {"data": [speaker.serialize(threshold)] if speaker else [], "next_cursor": None}
-    speakers, next_cursor = SpeakerStore().page(principal.tenant_id, limit=limit, cursor=cursor)
-    return {"data": [s.serialize(threshold) for s in speakers], "next_cursor": next_cursor}
+        return ([speaker] if speaker else []), None
+    return SpeakerStore().page(principal.tenant_id, limit=limit, cursor=cursor)
 
 
 def find_by_external_id(principal: Principal, external_id: str) -> Speaker | None:

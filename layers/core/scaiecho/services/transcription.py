@@ -36,7 +36,6 @@ from scaiecho.domain.jobs import (
 )
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.domain.speakers import EnrollmentStatus, is_speaker_id, new_id
-from scaiecho.domain.transcripts import public_transcript
 from scaiecho.errors import (
     AudioEmpty,
     Conflict,
@@ -369,35 +368,12 @@ def _owned(principal: Principal, job_id: str) -> Job:
     return job
 
 
-def _summary(job: Job) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "job_id": job.job_id,
-        "status": job.status.value,
-        "request": job.request,
-        "created_at": job.created_at.isoformat(),
-        "updated_at": job.updated_at.isoformat(),
-    }
-    if job.source_url is not None:
-        out["audio_url"] = job.source_url
-    if job.batch_id is not None:
-        out["batch_id"], out["batch_index"] = job.batch_id, job.batch_index
-    if job.status in (JobStatus.QUEUED, JobStatus.PROCESSING):
-        out["progress"] = job.progress
-    if job.completed_at:
-        out["completed_at"] = job.completed_at.isoformat()
-    if job.status == JobStatus.FAILED:
-        out["error"] = {"code": job.error_code or "job_failed", "message": job.error_message or ""}
-    return out
-
-
-def get_job(principal: Principal, job_id: str) -> dict[str, Any]:
+def get_job(principal: Principal, job_id: str) -> tuple[Job, dict[str, Any] | None]:
+    """The job, and its stored transcript once COMPLETED (None before)."""
     job = _owned(principal, job_id)
-    out = _summary(job)
     if job.status == JobStatus.COMPLETED and job.result_key:
-        out.update(public_transcript(JobFiles().get_json(job.result_key)))
-    else:
-        out["warnings"] = job.warnings
-    return out
+        return job, JobFiles().get_json(job.result_key)
+    return job, None
 
 
 def export_job(principal: Principal, job_id: str, fmt: str) -> tuple[str, str]:
@@ -414,7 +390,16 @@ def export_job(principal: Principal, job_id: str, fmt: str) -> tuple[str, str]:
 _BATCH_ID = re.compile(r"^bat_[0-9a-f]{20}$")
 
 
-def get_batch(principal: Principal, batch_id: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BatchView:
+    batch_id: str
+    status: JobStatus
+    counts: dict[str, int]
+    jobs: list[Job]
+
+
+def get_batch(principal: Principal, batch_id: str, *, limit: int, cursor: str | None
+              ) -> tuple[BatchView, str | None]:
     """A batch's jobs in file order (tenant-scoped: another tenant's batch is not found).
 
     ``status`` is PROCESSING while any job of the answer is QUEUED or PROCESSING (QUEUED while all
@@ -434,25 +419,11 @@ def get_batch(principal: Principal, batch_id: str, *, limit: int, cursor: str | 
         status = JobStatus.PROCESSING
     else:
         status = JobStatus.COMPLETED
-    summaries = []
-    for job in jobs:
-        item: dict[str, Any] = {"job_id": job.job_id, "index": job.batch_index,
-                                "status": job.status.value}
-        if job.source_url is not None:
-            item["audio_url"] = job.source_url
-        if job.status == JobStatus.FAILED:
-            item["error"] = {"code": job.error_code or "job_failed", "message": job.error_message or ""}
-        if job.completed_at:
-            item["completed_at"] = job.completed_at.isoformat()
-        summaries.append(item)
-    return {"data": {"batch_id": batch_id, "status": status.value, "counts": counts,
-                     "request": jobs[0].request if jobs else None, "jobs": summaries},
-            "next_cursor": next_cursor}
+    return BatchView(batch_id, status, counts, jobs), next_cursor
 
 
-def list_jobs(principal: Principal, *, limit: int, cursor: str | None) -> dict[str, Any]:
-    jobs, next_cursor = JobStore().page(principal.tenant_id, limit=limit, cursor=cursor)
-    return {"data": [_summary(j) for j in jobs], "next_cursor": next_cursor}
+def list_jobs(principal: Principal, *, limit: int, cursor: str | None) -> tuple[list[Job], str | None]:
+    return JobStore().page(principal.tenant_id, limit=limit, cursor=cursor)
 
 
 # ------------------------------------------------------------------ presigned uploads

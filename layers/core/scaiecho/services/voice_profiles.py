@@ -44,7 +44,6 @@ from scaiecho.domain.voice_profiles import (
     check_sample_duration,
     check_sample_format,
     check_sample_size,
-    missing,
     subject_id,
 )
 from scaiecho.errors import (
@@ -103,8 +102,8 @@ def require_user(principal: Principal) -> str:
 
 # ------------------------------------------------------------------------------ use cases
 def upsert_profile(principal: Principal, sample: Upload, *, allow_duplicate_voice: bool = False
-                   ) -> dict[str, Any]:
-    """Create or replace the caller's profile from one sample; returns the public fields.
+                   ) -> VoiceProfile:
+    """Create or replace the caller's profile from one sample; returns the stored profile.
     409 ``voice_already_enrolled`` when the sample is another user's voice in the tenant."""
     user_id = require_user(principal)
     settings = get_settings()
@@ -134,15 +133,12 @@ def upsert_profile(principal: Principal, sample: Upload, *, allow_duplicate_voic
         evict_everywhere(previous.profile_id)
     get_logger().info("voice profile stored", extra={"replaced": previous is not None,
                                                       "model_version": profile.model_version})
-    return profile.serialize(settings.voice_consent_version)
+    return profile
 
 
-def profile_status(principal: Principal) -> dict[str, Any]:
-    user_id = require_user(principal)
-    profile = VoiceProfileStore().get(principal.tenant_id, user_id)
-    if profile is None:
-        return missing()
-    return profile.serialize(get_settings().voice_consent_version)
+def current_profile(principal: Principal) -> VoiceProfile | None:
+    """The caller's profile (None: MISSING); its status depends on the consent version in force."""
+    return VoiceProfileStore().get(principal.tenant_id, require_user(principal))
 
 
 def delete_profile(principal: Principal) -> None:

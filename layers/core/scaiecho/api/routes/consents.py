@@ -6,6 +6,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import PlainTextResponse
 
 from scaiecho.api.deps import requires
+from scaiecho.api.schemas.common import AUTH_ERRORS, error_responses
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.errors import ValidationFailed
 from scaiecho.services import consents
@@ -15,7 +16,11 @@ router = APIRouter(prefix="/consents", tags=["consents"])
 _MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
-@router.get("", response_class=PlainTextResponse)
+# Errors answer JSON (ErrorBody); the records themselves are documented per media type below.
+@router.get("", response_model=None,
+            responses={200: {"content": {m: {"schema": {"type": "string"}} for m in _MEDIA.values()},
+                             "description": "one page of consent records; X-Next-Cursor: the next"},
+                       **error_responses(*AUTH_ERRORS)})
 def export_consents(
     principal: Principal = requires(Scope.ENROLL),
     start: str | None = Query(None, alias="from", description="ISO 8601, inclusive"),

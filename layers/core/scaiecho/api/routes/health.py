@@ -6,17 +6,25 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from scaiecho.api.deps import presented_principal
+from scaiecho.api.schemas.accounts import HealthPublic
+from scaiecho.api.schemas.common import Envelope, error_responses, json_answer
 from scaiecho.services.health import check_health, public_health
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=Envelope[HealthPublic], response_model_exclude_unset=True,
+            responses={503: {"model": Envelope[HealthPublic], "description": "a part is down"},
+                       **error_responses(401, 429)})
 def health(request: Request) -> JSONResponse:
     """Each part (tables, bucket, workflows, nodes); 503 when any part is down. Without a key only
     ok/degraded per part (cached a few seconds); with any valid key the detailed report."""
     if presented_principal(request) is None:
         report = public_health()
-        return JSONResponse({"data": report.public()}, status_code=200 if report.ok else 503)
+        return _answer(HealthPublic.model_validate(report.public()), report.ok)
     report = check_health()
-    return JSONResponse({"data": report.serialize()}, status_code=200 if report.ok else 503)
+    return _answer(HealthPublic.model_validate(report.serialize()), report.ok)
+
+
+def _answer(health: HealthPublic, ok: bool) -> JSONResponse:
+    return json_answer(Envelope[HealthPublic](data=health), 200 if ok else 503)

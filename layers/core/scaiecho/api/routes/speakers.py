@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from scaiecho.api.deps import requires
+from scaiecho.api.schemas.common import AUTH_ERRORS, Envelope, Page, error_responses, json_answer
+from scaiecho.api.schemas.speakers import ConsentEvidence, SpeakerEnrollment, SpeakerForm, SpeakerPublic
 from scaiecho.api.uploads import read_upload
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.errors import ValidationFailed
 from scaiecho.services import consents, enrollment, json_enrollment
+from scaiecho.settings import get_settings
 
 router = APIRouter(prefix="/speakers", tags=["speakers"])
 EnrollScope = requires(Scope.ENROLL)
@@ -58,18 +61,18 @@ async def _json_document(request: Request) -> Any:
         raise ValidationFailed(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
 
 
-@router.post("", status_code=201, openapi_extra=_JSON_ENROLLMENT_DOC)
+_INTAKE_ERRORS = error_responses(400, *AUTH_ERRORS, 404, 409, 413, 415, 503)
+
+
+@router.post("", status_code=201, openapi_extra=_JSON_ENROLLMENT_DOC,
+             response_model=Envelope[SpeakerEnrollment],
+             responses={200: {"model": Envelope[SpeakerEnrollment],
+                              "description": "JSON body: a sample added to the speaker holding speakerId"},
+                        **_INTAKE_ERRORS})
 def create_speaker(
+    form: Annotated[SpeakerForm, Form()],
     principal: Principal = EnrollScope,
     json_document: Any = Depends(_json_document),
-    display_name: str | None = Form(None),
-    language_primary: str | None = Form(None),
-    description: str | None = Form(None),
-    consent_user_full_name: str | None = Form(None),
-    consent_stated_purpose: str | None = Form(None),
-    consent_text: str | None = Form(None),
-    external_id: str | None = Form(None),
-    allow_duplicate_voice: str | None = Form(None),
     reference: UploadFile | None = File(None),
     consent: UploadFile | None = File(None),
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
@@ -82,68 +85,75 @@ def create_speaker(
     if json_document is not None:
         result = json_enrollment.enroll_from_json(principal, json_document,
                                                   idempotency_key=idempotency_key)
-        return JSONResponse({"data": result.data}, status_code=201 if result.created else 200)
-    fields = {
-        "display_name": display_name,
-        "language_primary": language_primary,
-        "description": description,
-        "consent_user_full_name": consent_user_full_name,
-        "consent_stated_purpose": consent_stated_purpose,
-        "consent_text": consent_text,
-        "external_id": external_id,
-        "allow_duplicate_voice": allow_duplicate_voice,
-    }
+        return _enrollment_answer(result.data, 201 if result.created else 200)
     data = enrollment.enroll_speaker(
-        principal, fields, read_upload("reference", reference), read_upload("consent", consent),
+        principal, form.model_dump(), read_upload("reference", reference), read_upload("consent", consent),
         idempotency_key=idempotency_key,
     )
-    return JSONResponse({"data": data}, status_code=201)
+    return _enrollment_answer(data, 201)
 
 
-@router.get("")
+def _enrollment_answer(data: dict[str, Any], status_code: int) -> JSONResponse:
+    return json_answer(Envelope[SpeakerEnrollment](data=SpeakerEnrollment.model_validate(data)), status_code)
+
+
+def _speaker(speaker_id: str, principal: Principal) -> Envelope[SpeakerPublic]:
+    speaker = enrollment.get_live_speaker(principal, speaker_id)
+    return Envelope(data=SpeakerPublic.from_domain(speaker, get_settings().enrollment_complete_speech_s))
+
+
+@router.get("", response_model_exclude_unset=True, responses=error_responses(*AUTH_ERRORS))
 def list_speakers(
     principal: Principal = EnrollScope,
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = Query(None),
     external_id: str | None = Query(None, description="only the speaker holding this id"),
-) -> dict[str, Any]:
-    return enrollment.list_speakers(principal, limit=limit, cursor=cursor, external_id=external_id)
+) -> Page[SpeakerPublic]:
+    speakers, next_cursor = enrollment.list_speakers(principal, limit=limit, cursor=cursor,
+                                                     external_id=external_id)
+    threshold = get_settings().enrollment_complete_speech_s
+    return Page(data=[SpeakerPublic.from_domain(s, threshold) for s in speakers], next_cursor=next_cursor)
 
 
 # The client's own id in a path: under by-external-id/, so it never shadows a generated speaker id.
-@router.get("/by-external-id/{external_id}")
-def get_speaker_by_external_id(external_id: str, principal: Principal = EnrollScope) -> dict[str, Any]:
-    speaker_id = enrollment.speaker_id_for_external_id(principal, external_id)
-    return {"data": enrollment.get_speaker(principal, speaker_id)}
+@router.get("/by-external-id/{external_id}", response_model_exclude_unset=True,
+            responses=error_responses(*AUTH_ERRORS, 404))
+def get_speaker_by_external_id(external_id: str,
+                               principal: Principal = EnrollScope) -> Envelope[SpeakerPublic]:
+    return _speaker(enrollment.speaker_id_for_external_id(principal, external_id), principal)
 
 
-@router.post("/by-external-id/{external_id}/samples", status_code=201)
+@router.post("/by-external-id/{external_id}/samples", status_code=201, response_model_exclude_unset=True,
+             responses=_INTAKE_ERRORS)
 def add_sample_by_external_id(
     external_id: str,
     principal: Principal = EnrollScope,
     reference: UploadFile | None = File(None),
-) -> JSONResponse:
+) -> Envelope[SpeakerEnrollment]:
     speaker_id = enrollment.speaker_id_for_external_id(principal, external_id)
     data = enrollment.add_sample(principal, speaker_id, read_upload("reference", reference))
-    return JSONResponse({"data": data}, status_code=201)
+    return Envelope(data=SpeakerEnrollment.model_validate(data))
 
 
-@router.get("/{speaker_id}")
-def get_speaker(speaker_id: str, principal: Principal = EnrollScope) -> dict[str, Any]:
-    return {"data": enrollment.get_speaker(principal, speaker_id)}
+@router.get("/{speaker_id}", response_model_exclude_unset=True, responses=error_responses(*AUTH_ERRORS, 404))
+def get_speaker(speaker_id: str, principal: Principal = EnrollScope) -> Envelope[SpeakerPublic]:
+    return _speaker(speaker_id, principal)
 
 
-@router.post("/{speaker_id}/samples", status_code=201)
+@router.post("/{speaker_id}/samples", status_code=201, response_model_exclude_unset=True,
+             responses=_INTAKE_ERRORS)
 def add_sample(
     speaker_id: str,
     principal: Principal = EnrollScope,
     reference: UploadFile | None = File(None),
-) -> JSONResponse:
+) -> Envelope[SpeakerEnrollment]:
     data = enrollment.add_sample(principal, speaker_id, read_upload("reference", reference))
-    return JSONResponse({"data": data}, status_code=201)
+    return Envelope(data=SpeakerEnrollment.model_validate(data))
 
 
-@router.get("/{speaker_id}/consent")
-def get_consent(speaker_id: str, principal: Principal = EnrollScope) -> dict[str, Any]:
+@router.get("/{speaker_id}/consent", responses=error_responses(*AUTH_ERRORS, 404))
+def get_consent(speaker_id: str, principal: Principal = EnrollScope) -> Envelope[ConsentEvidence]:
     """The immutable consent record, its check scores and a short-lived URL to the recording."""
-    return {"data": consents.consent_evidence(principal, speaker_id)}
+    evidence = consents.consent_evidence(principal, speaker_id)
+    return Envelope(data=ConsentEvidence.from_domain(evidence.consent, audio_url=evidence.audio_url,
+                                                     expires_in_s=evidence.audio_url_expires_in_s))

@@ -18,6 +18,18 @@ from starlette.datastructures import UploadFile
 
 from scaiecho.api.deps import requires
 from scaiecho.api.limits import MAX_FORM_FIELDS, MAX_FORM_FILES
+from scaiecho.api.schemas.common import AUTH_ERRORS, Envelope, Page, error_responses, json_answer
+from scaiecho.api.schemas.transcribe import (
+    TRANSCRIBE_REQUEST_DOC,
+    BatchAccepted,
+    BatchPage,
+    BatchPublic,
+    JobAccepted,
+    JobPublic,
+    JobSummary,
+    UploadTicket,
+    UploadTicketRequest,
+)
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.errors import ValidationFailed
@@ -64,7 +76,9 @@ async def _form_request(request: Request) -> tuple[dict[str, Any], Upload | None
     return fields, upload
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, response_model=Envelope[JobAccepted | BatchAccepted],
+             openapi_extra=TRANSCRIBE_REQUEST_DOC,
+             responses=error_responses(400, *AUTH_ERRORS, 404, 409, 413, 415, 503))
 async def submit(
     request: Request,
     principal: Principal = TranscribeScope,
@@ -92,47 +106,57 @@ async def submit(
             raise ValidationFailed(f"the request body is not valid JSON: {exc}", code="invalid_json") from exc
         data = await run_in_threadpool(transcription.submit_json, principal, doc,
                                        idempotency_key=idempotency_key)
-    return JSONResponse({"data": data}, status_code=202)
+    accepted = BatchAccepted.model_validate(data) if "batch_id" in data else JobAccepted.model_validate(data)
+    return json_answer(Envelope[JobAccepted | BatchAccepted](data=accepted), 202)
 
 
-@router.post("/uploads", status_code=201)
+@router.post("/uploads", status_code=201, responses=error_responses(*AUTH_ERRORS))
 def create_upload(
     principal: Principal = TranscribeScope,
-    body: dict[str, Any] | None = Body(None),
-) -> JSONResponse:
+    body: UploadTicketRequest | None = Body(None),
+) -> Envelope[UploadTicket]:
     """A presigned S3 upload for recordings too large for one API request."""
-    filename = (body or {}).get("filename")
+    filename = body.filename if body is not None else None
     data = transcription.create_upload(principal, filename if isinstance(filename, str) else None)
-    return JSONResponse({"data": data}, status_code=201)
+    return Envelope(data=UploadTicket.model_validate(data))
 
 
-@router.get("")
+@router.get("", response_model_exclude_unset=True, responses=error_responses(*AUTH_ERRORS))
 def list_jobs(
     principal: Principal = TranscribeScope,
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = Query(None),
-) -> dict[str, Any]:
-    return transcription.list_jobs(principal, limit=limit, cursor=cursor)
+) -> Page[JobSummary]:
+    jobs, next_cursor = transcription.list_jobs(principal, limit=limit, cursor=cursor)
+    return Page(data=[JobSummary.from_domain(j) for j in jobs], next_cursor=next_cursor)
 
 
-@router.get("/batches/{batch_id}")
+@router.get("/batches/{batch_id}", response_model_exclude_unset=True,
+            responses=error_responses(*AUTH_ERRORS, 404))
 def get_batch(
     batch_id: str,
     principal: Principal = TranscribeScope,
     limit: int = Query(50, ge=1, le=200),
     cursor: str | None = Query(None),
-) -> dict[str, Any]:
+) -> BatchPage:
     """A batch's jobs in file order: each ``job_id``, ``index``, ``status`` (and ``error`` when
     FAILED); ``status`` and ``counts`` of the batch. Poll each job for its transcript."""
-    return transcription.get_batch(principal, batch_id, limit=limit, cursor=cursor)
+    batch, next_cursor = transcription.get_batch(principal, batch_id, limit=limit, cursor=cursor)
+    return BatchPage(data=BatchPublic.from_domain(batch), next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", response_model=None)
+_EXPORT_MEDIA = ("application/json", "text/plain", "application/x-subrip", "text/vtt")
+
+
+@router.get("/{job_id}", response_model=Envelope[JobPublic], response_model_exclude_unset=True,
+            responses={200: {"content": {m: {"schema": {"type": "string"}} for m in _EXPORT_MEDIA[1:]},
+                             "description": "the job; with ?format= the transcript file"},
+                       **error_responses(*AUTH_ERRORS, 404, 409)})
 def get_job(
     job_id: str,
     principal: Principal = TranscribeScope,
     fmt: str | None = Query(None, alias="format", description="json | rttm | srt | vtt"),
-) -> dict[str, Any] | Response:
+) -> Any:
     """The job's status, and its transcript once COMPLETED; ``?format=`` exports it.
 
     Segment ``start_time``/``end_time`` are strings with two decimals (``"0.50"``), as in the
@@ -140,7 +164,8 @@ def get_job(
     carries ``batch_id`` and ``batch_index``; a job of a remote URL its ``audio_url``.
     """
     if fmt is None:
-        return {"data": transcription.get_job(principal, job_id)}
+        job, transcript = transcription.get_job(principal, job_id)
+        return Envelope(data=JobPublic.from_job(job, transcript))
     body, media_type = transcription.export_job(principal, job_id, fmt)
     ext = fmt
     return Response(body, media_type=media_type,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, Field
 
 from scaiecho.api.deps import requires
+from scaiecho.api.schemas.common import AUTH_ERRORS, Envelope, error_responses
+from scaiecho.api.schemas.speakers import SpeakerEnrollment, WarmStatus
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.services import enrollment
 
@@ -18,15 +18,18 @@ class WarmRequest(BaseModel):
     node_ids: list[str] = Field(default_factory=list, description="empty = every candidate node")
 
 
-@router.get("/{speaker_id}/warm")
-def warm_status(speaker_id: str, principal: Principal = requires(Scope.ENROLL)) -> dict[str, Any]:
-    return {"data": enrollment.warm_status(principal, speaker_id)}
+@router.get("/{speaker_id}/warm", responses=error_responses(*AUTH_ERRORS, 404))
+def warm_status(speaker_id: str, principal: Principal = requires(Scope.ENROLL)) -> Envelope[WarmStatus]:
+    return Envelope(data=WarmStatus.model_validate(enrollment.warm_status(principal, speaker_id)))
 
 
-@router.post("/{speaker_id}/warm")
+@router.post("/{speaker_id}/warm", response_model_exclude_unset=True,
+             responses=error_responses(*AUTH_ERRORS, 404, 503))
 def rewarm(
     speaker_id: str,
     principal: Principal = requires(Scope.ENROLL),
     request: WarmRequest = Body(default_factory=WarmRequest),
-) -> dict[str, Any]:
-    return {"data": enrollment.rewarm(principal, speaker_id, request.node_ids)}
+) -> Envelope[SpeakerEnrollment]:
+    """Enroll the speaker again on the given nodes (none: every candidate node)."""
+    return Envelope(data=SpeakerEnrollment.model_validate(
+        enrollment.rewarm(principal, speaker_id, request.node_ids)))
