@@ -131,9 +131,13 @@ def send_audio(ws: Any, audio: bytes, *, chunk: int = 3200, binary: bool = True)
 
 
 def until(ws: Any, kind: str) -> list[dict[str, Any]]:
+    """Frames up to ``kind`` (or an error), each checked against the protocol's models."""
+    from scaiecho.contracts.stream import SERVER_FRAMES
+
     frames = []
     while True:
         frame = ws.receive_json()
+        SERVER_FRAMES.validate_python(frame)
         frames.append(frame)
         if frame["type"] in (kind, "error"):
             return frames

@@ -27,18 +27,25 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from scaiecho.contracts.stream import (
+    DEFAULT_SAMPLE_RATE,
+    LANGUAGE_PATTERN,
+    MAX_FRAME_BYTES,
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+    ClosedFrame,
+    DeltaFrame,
+    ErrorFrame,
+    ReadyFrame,
+)
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
 
-# API Gateway WebSocket frames are at most 32 KB; the local gateway enforces the same limit so
-# a client that works locally works on AWS.
-MAX_FRAME_BYTES = 32 * 1024
-DEFAULT_SAMPLE_RATE = 16_000
-MIN_SAMPLE_RATE = 8_000
-MAX_SAMPLE_RATE = 48_000
+# MAX_FRAME_BYTES: API Gateway's limit; the local gateway enforces the same, so a client that
+# works locally works on AWS.
 MEDIA_WAV = "audio/wav"
 MEDIA_PCM = "audio/pcm"
 MEDIA_TYPES = (MEDIA_WAV, MEDIA_PCM)
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+_LANGUAGE = re.compile(LANGUAGE_PATTERN)
 
 
 class Backend(StrEnum):
@@ -170,16 +177,18 @@ def _audio_data(data: Any) -> bytes:
 # ---------------------------------------------------------------- server frames
 
 
+# Server frames are built from the protocol's models (scaiecho.contracts.stream): what is sent is
+# what docs/asyncapi.json describes.
 def ready_frame(backend: Backend) -> dict[str, Any]:
-    return {"type": "ready", "backend_used": backend.value}
+    return ReadyFrame(backend_used=backend.value).wire()
 
 
 def closed_frame() -> dict[str, Any]:
-    return {"type": "closed"}
+    return ClosedFrame().wire()
 
 
 def error_frame(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message, **extra}
+    return ErrorFrame(code=code, message=message, **extra).wire()
 
 
 @dataclass(frozen=True)
@@ -197,18 +206,15 @@ class Delta:
     voice_match_score: float | None = None  # match_me: how likely this is the caller's own voice
 
     def frame(self, seq: int) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "type": "delta", "seq": seq, "text": self.text,
-            "start": round(self.start, 3), "end": round(self.end, 3), "final": self.final,
-        }
-        if self.speaker_label is not None:
-            out["speaker_label"] = self.speaker_label
-            if self.speaker_name is not None:
-                out["speaker_name"] = self.speaker_name
-            if self.external_id is not None:
-                out["external_id"] = self.external_id
-            if self.match_score is not None:
-                out["match_score"] = round(self.match_score, 4)
-            if self.voice_match_score is not None:
-                out["voiceMatchScore"] = round(self.voice_match_score, 4)
-        return out
+        labelled = self.speaker_label is not None  # no speaker, nothing about one
+
+        def score(value: float | None) -> float | None:
+            return round(value, 4) if labelled and value is not None else None
+
+        return DeltaFrame(
+            seq=seq, text=self.text, start=round(self.start, 3), end=round(self.end, 3),
+            final=self.final, speaker_label=self.speaker_label,
+            speaker_name=self.speaker_name if labelled else None,
+            external_id=self.external_id if labelled else None,
+            match_score=score(self.match_score), voice_match_score=score(self.voice_match_score),
+        ).wire()

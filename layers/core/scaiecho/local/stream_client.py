@@ -3,6 +3,8 @@
 Sends 16 kHz mono 16-bit PCM in binary frames (paced at ``speed`` x real time; 0 = as fast as
 possible) while a reader thread collects server frames as they arrive. For each delta it notes
 the wall-clock delay between sending the audio at the delta's ``end`` and receiving the delta.
+Frames are written and checked with the protocol's models (``off_contract`` lists any that
+do not match).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
+
+from scaiecho.contracts.stream import SERVER_FRAMES, CloseMessage, OpenMessage
 
 RATE = 16_000
 CHUNK_S = 0.2  # 200 ms frames: each frame is a session read + write
@@ -24,6 +29,17 @@ CHUNK_S = 0.2  # 200 ms frames: each frame is a session read + write
 @dataclass
 class StreamResult:
     frames: list[dict[str, Any]] = field(default_factory=list)
+    # server frames that do not match the protocol's models (scaiecho.contracts.stream)
+    off_contract: list[str] = field(default_factory=list)
+
+    def add(self, message: str | bytes) -> dict[str, Any]:
+        frame: dict[str, Any] = json.loads(message)
+        try:
+            SERVER_FRAMES.validate_python(frame)
+        except ValidationError as exc:
+            self.off_contract.append(f"{frame.get('type')!r}: {exc.errors()[0]['msg']}")
+        self.frames.append(frame)
+        return frame
     latencies_s: list[float] = field(default_factory=list)  # audio end of utterance -> delta
 
     @property
@@ -57,9 +73,8 @@ def stream_samples(
         def read() -> None:
             try:
                 for message in ws:
-                    frame = json.loads(message)
                     now = time.monotonic()
-                    result.frames.append(frame)
+                    frame = result.add(message)
                     if frame.get("type") == "delta" and sent_until:
                         i = min(bisect.bisect_left(sent_until, float(frame["end"])), len(sent_at) - 1)
                         result.latencies_s.append(now - sent_at[i])
@@ -72,10 +87,9 @@ def stream_samples(
             finally:
                 done.set()
 
-        ws.send(json.dumps({"type": "open", "language_hint": language, "media_type": "audio/pcm",
-                            "diarize": diarize, "sample_rate": RATE}))
-        first = json.loads(ws.recv(timeout=timeout_s))
-        result.frames.append(first)
+        ws.send(json.dumps(OpenMessage(type="open", language_hint=language, media_type="audio/pcm",
+                                       diarize=diarize, sample_rate=RATE).wire()))
+        first = result.add(ws.recv(timeout=timeout_s))
         if on_frame is not None:
             on_frame(first)
         if first.get("type") != "ready":
@@ -93,7 +107,7 @@ def stream_samples(
             sent_until.append(min(i + chunk, len(pcm)) / 2 / RATE)
             sent_at.append(time.monotonic())
         if not done.is_set():
-            ws.send(json.dumps({"type": "close"}))
+            ws.send(json.dumps(CloseMessage(type="close").wire()))
         done.wait(timeout_s)
     return result
 
