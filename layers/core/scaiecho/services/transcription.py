@@ -68,6 +68,17 @@ class JobAudio:
     fingerprint: str
 
 
+@dataclass(frozen=True)
+class UploadGrant:
+    """A presigned S3 POST for one recording, and the ``audio_url`` to submit once uploaded."""
+
+    url: str
+    fields: dict[str, str]
+    audio_url: str
+    max_bytes: int
+    expires_in_s: int
+
+
 # ------------------------------------------------------------------ submit
 def submit_json(principal: Principal, doc: Any, *, idempotency_key: str | None = None) -> dict[str, Any]:
     if not isinstance(doc, dict):
@@ -427,16 +438,13 @@ def list_jobs(principal: Principal, *, limit: int, cursor: str | None) -> tuple[
 
 
 # ------------------------------------------------------------------ presigned uploads
-def create_upload(principal: Principal, filename: str | None) -> dict[str, Any]:
+def create_upload(principal: Principal, filename: str | None) -> UploadGrant:
     """A presigned S3 POST for a large recording; then submit ``audio_urls: [audio_url]``."""
     settings = get_settings()
     name = "".join(c if c.isalnum() or c in "._-" else "_" for c in (filename or "audio"))[:100] or "audio"
     key = f"uploads/{principal.tenant_id}/{new_id('upl')}/{name}"
     post = JobFiles().presigned_post(key, max_bytes=settings.max_job_audio_bytes,
                                      expires_s=UPLOAD_URL_EXPIRES_S)
-    return {
-        "upload": {"url": post["url"], "fields": post["fields"], "method": "POST"},
-        "audio_url": f"s3://{settings.audio_bucket}/{key}",
-        "max_bytes": settings.max_job_audio_bytes,
-        "expires_in_s": UPLOAD_URL_EXPIRES_S,
-    }
+    return UploadGrant(url=post["url"], fields=dict(post["fields"]),
+                       audio_url=f"s3://{settings.audio_bucket}/{key}",
+                       max_bytes=settings.max_job_audio_bytes, expires_in_s=UPLOAD_URL_EXPIRES_S)

@@ -117,8 +117,8 @@ def create_upload(
 ) -> Envelope[UploadTicket]:
     """A presigned S3 upload for recordings too large for one API request."""
     filename = body.filename if body is not None else None
-    data = transcription.create_upload(principal, filename if isinstance(filename, str) else None)
-    return Envelope(data=UploadTicket.model_validate(data))
+    grant = transcription.create_upload(principal, filename if isinstance(filename, str) else None)
+    return Envelope(data=UploadTicket.from_domain(grant))
 
 
 @router.get("", response_model_exclude_unset=True, responses=error_responses(*AUTH_ERRORS))
