@@ -30,6 +30,7 @@ from scaiecho.api.schemas.transcribe import (
     UploadTicket,
     UploadTicketRequest,
 )
+from scaiecho.api.uploads import read_upload
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.errors import ValidationFailed
@@ -68,11 +69,7 @@ async def _form_request(request: Request) -> tuple[dict[str, Any], Upload | None
     elif ids:
         fields["speaker_ids"] = [i.strip() for v in ids for i in v.split(",") if i.strip()]
     audio = form.get("audio")
-    upload = None
-    if isinstance(audio, UploadFile):
-        # Read at most one byte past the limit: enough to refuse it (413).
-        data = await audio.read(limit + 1)
-        upload = Upload(field="audio", data=data, filename=audio.filename, media_type=audio.content_type)
+    upload = read_upload("audio", audio, limit_bytes=limit) if isinstance(audio, UploadFile) else None
     return fields, upload
 
 
