@@ -16,15 +16,8 @@ router = APIRouter(prefix="/consents", tags=["consents"])
 _MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
-class JsonLinesResponse(PlainTextResponse):
-    """The export's default answer: its media type is what the document names for a 200 (no
-    ``application/json`` without a schema beside the two real ones)."""
-
-    media_type = _MEDIA["jsonl"]
-
-
 # Errors answer JSON (ErrorBody); the records themselves are documented per media type below.
-@router.get("", response_model=None, response_class=JsonLinesResponse,
+@router.get("", response_model=None,
             responses={200: {"content": {m: {"schema": {"type": "string"}} for m in _MEDIA.values()},
                              "description": "one page of consent records; X-Next-Cursor: the next"},
                        **error_responses(*AUTH_ERRORS)})
