@@ -251,6 +251,7 @@ def test_idempotent_retry_returns_the_first_result(api: Any, aws: Any, enroll_ke
     again = api.post(SPEAKERS, data=fields(), files=files(), headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
+    assert again.content == first.content  # the replay answers the first answer's bytes
     assert len(aws.session.client("dynamodb").scan(TableName="scaiecho-local-speakers")["Items"]) == 1
 
     changed = api.post(SPEAKERS, data=fields(display_name="Someone Else"), files=files(), headers=headers)

@@ -334,7 +334,7 @@ def test_match_candidate_respects_the_flag_and_the_user(aws: Any, monkeypatch: p
     candidate = match_candidate("acme", "alice")
     assert candidate is not None and candidate.candidate_id == profile_id
     assert "alice" not in candidate.candidate_id and "acme" not in repr(candidate)
-    assert candidate.node_candidate()["speaker_id"] == profile_id
+    assert candidate.node_candidate().speaker_id == profile_id
     assert abs(float(np.linalg.norm(candidate.embedding)) - 1.0) < 1e-5
     assert match_candidate("acme", None) is None and match_candidate("acme", "bob") is None
     enable(monkeypatch, SCAIECHO_VOICE_PROFILES_ENABLED_BY_TENANT='{"acme": false}')

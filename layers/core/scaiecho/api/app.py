@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
@@ -46,4 +47,23 @@ def create_app(routers: Sequence[APIRouter] | None = None) -> FastAPI:
     for router in routers if routers is not None else all_routers():
         # Validation errors answer the project's error body (api/errors.py), not FastAPI's own.
         app.include_router(router, prefix=API_PREFIX, responses=error_responses(422))
+    _document_only_real_media_types(app)
     return app
+
+
+def _document_only_real_media_types(app: FastAPI) -> None:
+    """A route answering other media types (an export) gets FastAPI's default ``application/json``
+    with an empty schema beside them: dropped, so the document names only what is answered."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for item in generate()["paths"].values():
+                for op in item.values():
+                    for answer in op.get("responses", {}).values():
+                        content = answer.get("content", {})
+                        if len(content) > 1 and content.get("application/json") == {"schema": {}}:
+                            del content["application/json"]
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import UploadFile
+from starlette.datastructures import UploadFile
 
 from scaiecho.errors import ValidationFailed
 from scaiecho.services.uploads import Upload
@@ -16,7 +16,7 @@ def read_upload(field: str, file: UploadFile | None, *, limit_bytes: int | None 
             f"required field(s) missing or empty: {field}", code="missing_field",
             details={"fields": [field]},
         )
-    # Read at most one byte past the limit: enough for check_audio to reject it (413).
+    # Read at most one byte past the limit: enough for services.uploads to refuse it (413).
     limit = get_settings().max_upload_bytes if limit_bytes is None else limit_bytes
     data = file.file.read(limit + 1)
     return Upload(field=field, data=data, filename=file.filename, media_type=file.content_type)

@@ -26,7 +26,24 @@ from scaiecho.errors import (
 )
 
 TARGET_SAMPLE_RATE = 16_000
-SUPPORTED_FORMATS = ("wav", "mp3", "flac", "ogg", "m4a")
+
+
+@dataclass(frozen=True)
+class AudioFormat:
+    name: str
+    extension: str  # of the stored object
+    media_type: str  # the stored object's Content-Type
+
+
+# The one table of accepted containers: how each is named, stored and served.
+FORMATS: dict[str, AudioFormat] = {f.name: f for f in (
+    AudioFormat("wav", "wav", "audio/wav"),
+    AudioFormat("mp3", "mp3", "audio/mpeg"),
+    AudioFormat("flac", "flac", "audio/flac"),
+    AudioFormat("ogg", "ogg", "audio/ogg"),
+    AudioFormat("m4a", "m4a", "audio/mp4"),
+)}
+SUPPORTED_FORMATS = tuple(FORMATS)
 
 # Media types clients send for the accepted formats (browsers disagree on several of them).
 MEDIA_TYPES: dict[str, str] = {
@@ -116,7 +133,7 @@ def decode_audio(
     accept, AudioHeaderInvalid / AudioSampleRateUnsupported / AudioTooLong / AudioEmpty /
     AudioUndecodable (422) for everything else that is wrong with the bytes.
     """
-    fmt = _sniff(data, media_type)
+    fmt = sniff_format(data, media_type)
     _check_declared(check_header(data, fmt), max_duration_s)
     try:
         return _decode_with_av(data, fmt, max_duration_s)
@@ -127,8 +144,9 @@ def decode_audio(
         raise AudioUndecodable(f"the {fmt} audio could not be decoded ({type(exc).__name__})") from exc
 
 
-def _sniff(data: bytes, media_type: str | None) -> str:
-    """The container format of ``data``: refused here when empty or not audio we accept."""
+def sniff_format(data: bytes, media_type: str | None = None) -> str:
+    """The container format of ``data`` (its head is enough): refused here when the declared
+    media type is not audio (415), the bytes are empty (422) or not audio we accept (415)."""
     check_media_type(media_type)
     if not data:
         raise AudioEmpty("the audio upload is empty")
@@ -141,18 +159,15 @@ def _sniff(data: bytes, media_type: str | None) -> str:
     return fmt
 
 
-def check_decodable(data: bytes, *, media_type: str | None = None, seconds: float = 1.0) -> str:
-    """What decode_audio checks before decoding, plus the first ``seconds`` actually decoded: for
-    recordings too long to decode in an API request (jobs). Returns the sniffed format."""
-    fmt = _sniff(data, media_type)
-    check_header(data, fmt)
+def check_decodable(data: bytes, fmt: str, *, seconds: float = 1.0) -> None:
+    """The first ``seconds`` of ``data`` (sniffed as ``fmt``, header checked) actually decoded:
+    for recordings too long to decode in an API request (jobs)."""
     try:
         _decode_with_av(data, fmt, None, stop_after_s=seconds)
     except ScaiEchoError:
         raise
     except (av.error.FFmpegError, ValueError, IndexError, EOFError, AttributeError, TypeError) as exc:
         raise AudioUndecodable(f"the {fmt} audio could not be decoded ({type(exc).__name__})") from exc
-    return fmt
 
 
 def check_header(data: bytes, fmt: str) -> float | None:

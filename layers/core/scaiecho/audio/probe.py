@@ -30,10 +30,12 @@ def _wav_byte_rate(head: bytes) -> int | None:
     return None
 
 
-def probe_duration_s(data: bytes, total_bytes: int | None = None) -> float | None:
-    """Duration of ``data`` (the whole file, or its head when ``total_bytes`` says it is longer)."""
+def probe_duration_s(data: bytes, total_bytes: int | None = None, *,
+                     fmt: str | None = None) -> float | None:
+    """Duration of ``data`` (the whole file, or its head when ``total_bytes`` says it is longer);
+    ``fmt``: its container when already sniffed."""
     partial = total_bytes is not None and total_bytes > len(data)
-    fmt = detect_format(data)
+    fmt = fmt or detect_format(data)
     if partial and fmt not in _EXACT_FROM_HEAD:
         return None
     if partial and fmt == "wav":

@@ -45,8 +45,14 @@ class VoiceCheck:
     threshold: float
 
     def serialize(self) -> dict[str, Any]:
+        """As error details, consent records and idempotency records keep it."""
         return {"status": self.status.value, "score": round(self.score, 4),
                 "cosine": round(self.cosine, 4), "threshold": self.threshold}
+
+    @classmethod
+    def from_record(cls, doc: dict[str, Any]) -> VoiceCheck:
+        return cls(CheckStatus(doc["status"]), float(doc["cosine"]), float(doc["score"]),
+                   float(doc["threshold"]))
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,12 @@ class TextCheck:
         if self.reason:
             out["reason"] = self.reason
         return out
+
+    @classmethod
+    def from_record(cls, doc: dict[str, Any]) -> TextCheck:
+        score = doc.get("score")
+        return cls(CheckStatus(doc["status"]), None if score is None else float(score),
+                   doc.get("heard"), float(doc["threshold"]), doc.get("reason"))
 
 
 def check_voice(reference: np.ndarray, consent: np.ndarray, policy: ConsentPolicy) -> VoiceCheck:

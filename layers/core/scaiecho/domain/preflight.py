@@ -106,6 +106,13 @@ class PreflightReport:
             "metrics": rounded_metrics(self.metrics),
         }
 
+    @classmethod
+    def from_record(cls, doc: dict[str, Any]) -> PreflightReport:
+        """A report as ``serialize`` kept it (metrics already rounded: rounding them again
+        changes nothing, so a report read back answers what the first one did)."""
+        return cls(passed=bool(doc["passed"]), grade=str(doc["grade"]), reasons=list(doc["reasons"]),
+                   warnings=list(doc["warnings"]), metrics=dict(doc["metrics"]))
+
 
 def rounded_metrics(m: dict[str, Any]) -> dict[str, Any]:
     """The measured metrics as clients read them: floats rounded, None where not measurable."""

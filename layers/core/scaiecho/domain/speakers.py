@@ -67,15 +67,6 @@ class Sample:
     bytes: int
     created_at: datetime
 
-    def serialize(self) -> dict[str, Any]:
-        return {
-            "sample_id": self.sample_id,
-            "duration_s": round(self.duration_s, 2),
-            "speech_s": round(self.speech_s, 2),
-            "grade": self.grade,
-            "created_at": self.created_at.isoformat(),
-        }
-
 
 @dataclass(frozen=True)
 class Speaker:
@@ -113,32 +104,6 @@ class Speaker:
     def total_enroll_duration_s(self) -> float:
         """Every sample's length, speech or not (``total_speech_s`` counts speech only)."""
         return sum(s.duration_s for s in self.samples)
-
-    def serialize(self, threshold_s: float = ENROLLMENT_COMPLETE_SPEECH_S) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.speaker_id,
-            "speaker_id": self.speaker_id,
-            "external_id": self.external_id,
-            "display_name": self.display_name,
-            "language_primary": self.language_primary,
-            "description": self.description,
-            "enrollment_status": self.enrollment_status.value,
-            "enrolled_on": sorted(self.enrolled_on),
-            "samples": [s.serialize() for s in self.samples],
-            "total_speech_s": round(self.total_speech_s, 2),
-            "total_enroll_duration_s": round(self.total_enroll_duration_s, 2),
-            "enrollment_quality": self.enrollment_quality,
-            "enrollment_complete": self.enrollment_complete(threshold_s),
-            "consent": {"consent_id": self.consent_id, "consent_version": self.consent_version},
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-        if self.note:
-            out["note"] = self.note
-        if self.allow_duplicate_voice:
-            out["allow_duplicate_voice"] = True
-            out["duplicate_voice_of"] = self.duplicate_voice_of
-        return out
 
 
 @dataclass(frozen=True)

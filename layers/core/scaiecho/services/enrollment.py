@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scaiecho.adapters.blobs import BlobStore
@@ -14,7 +14,7 @@ from scaiecho.adapters.tables import utcnow
 from scaiecho.adapters.workflows import WorkflowRunner
 from scaiecho.domain import executions
 from scaiecho.domain.auth import Principal
-from scaiecho.domain.consent_checks import CheckStatus
+from scaiecho.domain.consent_checks import CheckStatus, TextCheck, VoiceCheck
 from scaiecho.domain.preflight import PreflightReport, assess, require_pass
 from scaiecho.domain.speakers import (
     CONSENT_VERSION,
@@ -58,6 +58,46 @@ class EnrollmentOutcome:
     note: str | None
 
 
+@dataclass(frozen=True)
+class WarmView:
+    """Which nodes hold the speaker's voiceprint for the model they run now (warm), which hold
+    one of another model version (stale), and which are online (candidates)."""
+
+    speaker_id: str
+    enrollment_status: EnrollmentStatus
+    warm_node_ids: list[str]
+    candidate_node_ids: list[str]
+    stale_node_ids: list[str]
+
+
+@dataclass(frozen=True)
+class ConsentScores:
+    """The consent checks of a new enrollment, scores only: what ASR heard stays in the consent
+    record (GET /speakers/{id}/consent), so the idempotency table, which replays this answer,
+    holds nothing the speaker said (``text.heard`` is always None here)."""
+
+    voice: VoiceCheck
+    text: TextCheck
+
+
+@dataclass(frozen=True)
+class EnrollmentResult:
+    """What an enrollment, an added sample, a re-warm (or a JSON retry of held audio) answers:
+    the speaker as stored and, when the workflow ran, its outcome (which overrides the stored
+    status, node list and note)."""
+
+    speaker: Speaker
+    outcome: EnrollmentOutcome | None = None
+    preflight: PreflightReport | None = None
+    consent_checks: ConsentScores | None = None
+    sample: Sample | None = None
+    completion_threshold_s: float | None = None  # set with ``sample``
+    voice_check: VoiceCheck | None = None
+    warm: WarmView | None = None
+    duplicate_sample: bool = False  # JSON enrollment: this audio was already held
+    message: str | None = None  # JSON enrollment: "Complete" | "Success"
+
+
 # ------------------------------------------------------------------------------ intake
 def enroll_speaker(
     principal: Principal,
@@ -66,7 +106,7 @@ def enroll_speaker(
     consent: Upload,
     *,
     idempotency_key: str | None = None,
-) -> dict[str, Any]:
+) -> EnrollmentResult:
     """Validate, preflight, store (consent + blobs + rows, all or nothing), fan out, answer."""
     if idempotency_key is None:  # an empty header is a malformed key, not "no key"
         return _enroll(principal, fields, reference, consent)
@@ -84,15 +124,26 @@ def enroll_speaker(
 
 
 # What the idempotency table keeps of an enrollment: ids and the outcome, nothing personal (names,
-# descriptions), so a replay is rebuilt from the live speaker and an erasure leaves no trace there.
-_REPLAYED = ("speaker_id", "enrollment_status", "enrolled_on", "note", "preflight", "consent_checks")
+# descriptions, what ASR heard), so a replay is rebuilt from the live speaker and an erasure leaves
+# no trace there. Checks and preflight are kept as the answer rounds them: a replay answers the
+# same bytes as the first request.
+def _replay_record(result: EnrollmentResult) -> dict[str, Any]:
+    record: dict[str, Any] = {"speaker_id": result.speaker.speaker_id}
+    if result.outcome is not None:
+        record["enrollment_status"] = result.outcome.status.value
+        record["enrolled_on"] = sorted(result.outcome.enrolled_on)
+        if result.outcome.note:
+            record["note"] = result.outcome.note
+    if result.preflight is not None:
+        record["preflight"] = result.preflight.serialize()
+    if result.consent_checks is not None:
+        record["consent_checks"] = {"voice": result.consent_checks.voice.serialize(),
+                                    "text": result.consent_checks.text.serialize()}
+        record["consent_checks"]["text"].pop("heard", None)
+    return record
 
 
-def _replay_record(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: data[k] for k in _REPLAYED if k in data}
-
-
-def _replay(principal: Principal, record: dict[str, Any]) -> dict[str, Any]:
+def _replay(principal: Principal, record: dict[str, Any]) -> EnrollmentResult:
     speaker_id = str(record["speaker_id"])
     speaker = SpeakerStore().get(principal.tenant_id, speaker_id)
     if speaker is None or speaker.tombstoned_at is not None:
@@ -100,16 +151,20 @@ def _replay(principal: Principal, record: dict[str, Any]) -> dict[str, Any]:
                        code="speaker_not_found")
     outcome = EnrollmentOutcome(EnrollmentStatus(record["enrollment_status"]),
                                 list(record.get("enrolled_on") or []), record.get("note"))
-    data = _enrollment_response(speaker, outcome, preflight=record.get("preflight"))
-    if "consent_checks" in record:
-        data["consent_checks"] = record["consent_checks"]
-    return data
+    checks = record.get("consent_checks")
+    preflight = record.get("preflight")
+    return EnrollmentResult(
+        speaker=speaker, outcome=outcome,
+        preflight=PreflightReport.from_record(preflight) if preflight is not None else None,
+        consent_checks=ConsentScores(VoiceCheck.from_record(checks["voice"]),
+                                     TextCheck.from_record(checks["text"])) if checks else None,
+    )
 
 
 @bounded_intake
 def _enroll(
     principal: Principal, fields: dict[str, str | None], reference: Upload, consent: Upload
-) -> dict[str, Any]:
+) -> EnrollmentResult:
     draft = validate_draft(**fields)
     ref = check_audio(reference)
     report = assess(ref.audio)
@@ -158,13 +213,10 @@ def _enroll(
 
     outcome = _run_enrollment(speaker, node_ids=None)
     stored = store.get(principal.tenant_id, speaker_id) or speaker
-    data = _enrollment_response(stored, outcome, preflight=report.serialize())
-    # Scores only: what ASR heard stays in the consent record (GET /speakers/{id}/consent), so
-    # the idempotency table, which replays this answer, holds nothing the speaker said.
-    text = verdict.text.serialize()
-    text.pop("heard", None)
-    data["consent_checks"] = {"voice": verdict.voice.serialize(), "text": text}
-    return data
+    return EnrollmentResult(
+        speaker=stored, outcome=_settled(outcome, speaker_id), preflight=report,
+        consent_checks=ConsentScores(verdict.voice, replace(verdict.text, heard=None)),
+    )
 
 
 def _require_valid_consent(
@@ -239,7 +291,7 @@ def _sample(prefix: str, checked: CheckedAudio, report: PreflightReport) -> Samp
 
 # ------------------------------------------------------------------------------ samples
 @bounded_intake
-def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> dict[str, Any]:
+def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> EnrollmentResult:
     store = SpeakerStore()
     speaker = _get_live(principal, speaker_id)
     ref = check_audio(reference)
@@ -258,20 +310,13 @@ def add_sample(principal: Principal, speaker_id: str, reference: Upload) -> dict
         updated = store.add_sample(speaker, sample, quality)
     outcome = _run_enrollment(updated, node_ids=None)
     updated = store.get(principal.tenant_id, speaker_id) or updated
-    threshold = get_settings().enrollment_complete_speech_s
-    data = _enrollment_response(updated, outcome, preflight=report.serialize())
-    data["sample"] = sample.serialize()
-    data["enrollment_complete"] = updated.enrollment_complete(threshold)
-    data["enrollment_complete_threshold_s"] = threshold
-    data["voice_check"] = voice.serialize()
-    return data
+    return EnrollmentResult(
+        speaker=updated, outcome=_settled(outcome, speaker_id), preflight=report, sample=sample,
+        completion_threshold_s=get_settings().enrollment_complete_speech_s, voice_check=voice,
+    )
 
 
 # ------------------------------------------------------------------------------ reads
-def get_speaker(principal: Principal, speaker_id: str) -> dict[str, Any]:
-    return _get_live(principal, speaker_id).serialize(get_settings().enrollment_complete_speech_s)
-
-
 def list_speakers(
     principal: Principal, *, limit: int, cursor: str | None, external_id: str | None = None
 ) -> tuple[list[Speaker], str | None]:
@@ -310,7 +355,7 @@ def _get_live(principal: Principal, speaker_id: str) -> Speaker:
 
 
 # ------------------------------------------------------------------------------ warm
-def warm_status(principal: Principal, speaker_id: str) -> dict[str, Any]:
+def warm_status(principal: Principal, speaker_id: str) -> WarmView:
     speaker = _get_live(principal, speaker_id)
     nodes = {n.node_id: n for n in NodeStore().list()}
     rows = WarmRegistry().for_speaker(principal.tenant_id, speaker_id)
@@ -323,16 +368,12 @@ def warm_status(principal: Principal, speaker_id: str) -> dict[str, Any]:
         )
         (warm if current else stale).append(row.node_id)
     candidates = sorted(n.node_id for n in nodes.values() if n.status == "online")
-    return {
-        "speaker_id": speaker.speaker_id,
-        "enrollment_status": speaker.enrollment_status.value,
-        "warm_node_ids": sorted(warm),
-        "candidate_node_ids": candidates,
-        "stale_node_ids": sorted(stale),
-    }
+    return WarmView(speaker_id=speaker.speaker_id, enrollment_status=speaker.enrollment_status,
+                    warm_node_ids=sorted(warm), candidate_node_ids=candidates,
+                    stale_node_ids=sorted(stale))
 
 
-def rewarm(principal: Principal, speaker_id: str, node_ids: list[str]) -> dict[str, Any]:
+def rewarm(principal: Principal, speaker_id: str, node_ids: list[str]) -> EnrollmentResult:
     speaker = _get_live(principal, speaker_id)
     if node_ids:
         known = {n.node_id for n in NodeStore().list()}
@@ -344,9 +385,8 @@ def rewarm(principal: Principal, speaker_id: str, node_ids: list[str]) -> dict[s
             )
     outcome = _run_enrollment(speaker, node_ids=node_ids or None)
     updated = SpeakerStore().get(principal.tenant_id, speaker_id) or speaker
-    data = _enrollment_response(updated, outcome, preflight=None)
-    data.update(warm_status(principal, speaker_id))
-    return data
+    return EnrollmentResult(speaker=updated, outcome=_settled(outcome, speaker_id),
+                            warm=warm_status(principal, speaker_id))
 
 
 # ------------------------------------------------------------------------------ fan-out
@@ -399,17 +439,7 @@ def _payload(speaker: Speaker, node_ids: list[str] | None) -> dict[str, Any]:
     }
 
 
-def _enrollment_response(
-    speaker: Speaker, outcome: EnrollmentOutcome, *, preflight: dict[str, Any] | None
-) -> dict[str, Any]:
-    data = speaker.serialize(get_settings().enrollment_complete_speech_s)
-    data["enrollment_status"] = outcome.status.value
-    data["enrolled_on"] = sorted(outcome.enrolled_on)
-    if preflight is not None:
-        data["preflight"] = preflight
-    note = outcome.note.replace("{id}", speaker.speaker_id) if outcome.note else None
-    if note:
-        data["note"] = note
-    else:
-        data.pop("note", None)
-    return data
+def _settled(outcome: EnrollmentOutcome, speaker_id: str) -> EnrollmentOutcome:
+    """The outcome as answered: its note names the speaker."""
+    note = outcome.note.replace("{id}", speaker_id) if outcome.note else None
+    return replace(outcome, note=note or None)

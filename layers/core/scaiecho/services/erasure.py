@@ -19,7 +19,8 @@ Nodes that fail are retried by the erasure-retry workflow (statemachine/erasure_
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from scaiecho.adapters.blobs import BlobStore, speaker_prefix
@@ -56,17 +57,24 @@ class NodeOutcome:
     status: str  # evicted | deregistered | failed | pending
     error: str | None = None
 
-    def serialize(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"node_id": self.node_id, "status": self.status}
-        if self.error:
-            out["error"] = self.error
-        return out
-
 
 @dataclass(frozen=True)
 class ErasureReport:
     header: AuditHeader
     events: list[AuditEvent]
+    repeated: bool | None = None  # a DELETE's answer: this erasure had run before
+
+    @property
+    def completed_at(self) -> datetime | None:
+        return next((e.at for e in self.events if e.kind == COMPLETE), None)
+
+    @property
+    def blob_bytes_deleted(self) -> int:
+        return sum(e.bytes or 0 for e in self.events if e.kind == "blobs_deleted")
+
+    @property
+    def blob_versions_deleted(self) -> int:
+        return sum(e.count or 0 for e in self.events if e.kind == "blobs_deleted")
 
     @property
     def recorded(self) -> set[str]:
@@ -110,46 +118,15 @@ class ErasureReport:
         errors += [f"node {n.node_id}: {n.error}" for n in self.nodes if n.status == "failed"]
         return errors
 
-    def serialize(self, *, with_events: bool = False) -> dict[str, Any]:
-        blobs = [e for e in self.events if e.kind == "blobs_deleted"]
-        complete = next((e for e in self.events if e.kind == COMPLETE), None)
-        out: dict[str, Any] = {
-            "audit_id": self.header.audit_id,
-            "speaker_id": self.header.speaker_id,
-            "actor": self.header.actor,
-            "reason": self.header.reason,
-            "requested_at": self.header.requested_at.isoformat(),
-            "completed_at": complete.at.isoformat() if complete else None,
-            "blob_bytes_deleted": sum(e.bytes or 0 for e in blobs),
-            "blob_versions_deleted": sum(e.count or 0 for e in blobs),
-            "nodes": [n.serialize() for n in self.nodes],
-            "error_summary": self.error_summary,
-            "status": self.status,
-        }
-        if with_events:
-            out["events"] = [_serialize_event(e) for e in self.events]
-        return out
-
-
-def _serialize_event(event: AuditEvent) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": event.kind, "at": event.at.isoformat()}
-    for name in ("actor", "node_id", "status", "error", "count", "bytes"):
-        value = getattr(event, name)
-        if value is not None:
-            out[name] = value
-    if event.keys:
-        out["keys"] = event.keys
-    return out
-
 
 # ------------------------------------------------------------------------------ use cases
-def erase_speaker(principal: Principal, speaker_id: str) -> dict[str, Any]:
+def erase_speaker(principal: Principal, speaker_id: str) -> ErasureReport:
     """DELETE /speakers/{id}: erase now; a repeat answers the same audit with ``repeated``."""
     return erase(principal.tenant_id, speaker_id, actor=f"key:{principal.key_id}",
                  reason=REASON_REQUEST)
 
 
-def erase(tenant_id: str, speaker_id: str, *, actor: str, reason: str) -> dict[str, Any]:
+def erase(tenant_id: str, speaker_id: str, *, actor: str, reason: str) -> ErasureReport:
     speaker = SpeakerStore().get(tenant_id, speaker_id)
     if speaker is None:
         raise NotFound(f"speaker {speaker_id!r} not found", code="speaker_not_found")
@@ -167,14 +144,14 @@ def erase(tenant_id: str, speaker_id: str, *, actor: str, reason: str) -> dict[s
     get_logger().info("erasure run", extra={"audit_id": header.audit_id, "status": report.status,
                                             "repeated": not created})
     record_outcome("Erasure", report.status, (utcnow() - header.requested_at).total_seconds())
-    return {**report.serialize(), "repeated": not created}
+    return replace(report, repeated=not created)
 
 
-def get_erasure(principal: Principal, audit_id: str) -> dict[str, Any]:
+def get_erasure(principal: Principal, audit_id: str) -> ErasureReport:
     header = ErasureAuditStore().get(principal.tenant_id, audit_id)
     if header is None:
         raise NotFound(f"erasure {audit_id!r} not found", code="erasure_not_found")
-    return _report(header).serialize(with_events=True)
+    return _report(header)
 
 
 def retry_erasure(tenant_id: str, audit_id: str, *, attempt: int, max_attempts: int) -> dict[str, Any]:

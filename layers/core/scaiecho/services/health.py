@@ -32,15 +32,6 @@ class HealthReport:
     def ok(self) -> bool:
         return all(p["status"] == "ok" for p in self.parts.values())
 
-    def serialize(self) -> dict[str, Any]:
-        return {"status": "ok" if self.ok else "degraded", "parts": self.parts}
-
-    def public(self) -> dict[str, Any]:
-        """Only whether each part is up: no error text, node ids or model names."""
-        parts = {name: {"status": "ok" if p["status"] == "ok" else "degraded"}
-                 for name, p in self.parts.items()}
-        return {"status": "ok" if self.ok else "degraded", "parts": parts}
-
 
 def _check(fn: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
     try:

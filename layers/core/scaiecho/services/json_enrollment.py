@@ -16,7 +16,7 @@ import binascii
 import io
 import re
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scaiecho.audio.decode import check_sample_rate, detect_format
@@ -61,7 +61,7 @@ class JsonEnrollment:
 
 @dataclass(frozen=True)
 class JsonEnrollmentResult:
-    data: dict[str, Any]
+    result: enrollment.EnrollmentResult
     created: bool  # a new speaker (201), or a sample added to the one holding speakerId (200)
 
 
@@ -74,25 +74,26 @@ def enroll_from_json(
         if existing is not None:
             if any(s.sha256 == request.reference.sha256 for s in existing.samples):
                 # The same audio again (a retry): nothing to add, answer the current state.
-                data = enrollment.get_speaker(principal, existing.speaker_id)
-                data["duplicate_sample"] = True
+                result = enrollment.EnrollmentResult(
+                    speaker=enrollment.get_live_speaker(principal, existing.speaker_id),
+                    duplicate_sample=True)
             else:
-                data = enrollment.add_sample(principal, existing.speaker_id, request.reference)
-            return JsonEnrollmentResult(_with_message(data), created=False)
+                result = enrollment.add_sample(principal, existing.speaker_id, request.reference)
+            return JsonEnrollmentResult(_with_message(result), created=False)
     if request.consent is None:
         raise ValidationFailed(
             "required field(s) missing or empty: consent_content (a new speaker needs the consent "
             "recording)", code="missing_field", details={"fields": ["consent_content"]})
-    data = enrollment.enroll_speaker(principal, request.fields, request.reference, request.consent,
-                                     idempotency_key=idempotency_key)
-    return JsonEnrollmentResult(_with_message(data), created=True)
+    result = enrollment.enroll_speaker(principal, request.fields, request.reference,
+                                       request.consent, idempotency_key=idempotency_key)
+    return JsonEnrollmentResult(_with_message(result), created=True)
 
 
-def _with_message(data: dict[str, Any]) -> dict[str, Any]:
+def _with_message(result: enrollment.EnrollmentResult) -> enrollment.EnrollmentResult:
     # The JSON enroll API's answer: "Success" for each accepted sample, "Complete" once the
     # enrollment holds enough speech; enrollment_complete says the same as a boolean.
-    data["message"] = "Complete" if data.get("enrollment_complete") else "Success"
-    return data
+    complete = result.speaker.enrollment_complete(get_settings().enrollment_complete_speech_s)
+    return replace(result, message="Complete" if complete else "Success")
 
 
 def parse(doc: Any) -> JsonEnrollment:

@@ -35,7 +35,7 @@ def sweep_expired(now: datetime | None = None) -> dict[str, Any]:
                            "error": exc.code})
             continue
         erased.append({"tenant_id": speaker.tenant_id, "speaker_id": speaker.speaker_id,
-                       "audit_id": report["audit_id"], "status": report["status"]})
+                       "audit_id": report.header.audit_id, "status": report.status})
     get_logger().info("retention sweep", extra={"checked": len(live), "erased": len(erased),
                                                 "failed": len(failed)})
     return {"checked": len(live), "erased": erased, "failed": failed}

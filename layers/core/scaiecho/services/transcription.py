@@ -21,7 +21,6 @@ from scaiecho.adapters.jobs import BATCH_PREFIX, Job, JobFiles, JobStore, batch_
 from scaiecho.adapters.nodes import NodeStore
 from scaiecho.adapters.speakers import SpeakerStore
 from scaiecho.adapters.workflows import WorkflowRunner
-from scaiecho.audio.decode import SUPPORTED_FORMATS, check_decodable, check_header, detect_format
 from scaiecho.domain import executions
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.exports import MEDIA_TYPES, check_format, render
@@ -37,26 +36,22 @@ from scaiecho.domain.jobs import (
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.domain.speakers import EnrollmentStatus, is_speaker_id, new_id
 from scaiecho.errors import (
-    AudioEmpty,
     Conflict,
     NotFound,
-    PayloadTooLarge,
     ScaiEchoError,
     ServiceUnavailable,
     TooManyRequests,
-    UnsupportedMediaType,
     ValidationFailed,
 )
 from scaiecho.observability import get_logger
 from scaiecho.services.idempotency import run_idempotent
 from scaiecho.services.keys import require_scopes
-from scaiecho.services.uploads import Upload, require_job_duration
+from scaiecho.services.uploads import JobRecording, Upload, check_job_object, check_job_upload
 from scaiecho.services.voice_profiles import require_user
 from scaiecho.settings import get_settings
 
 PROBE_HEAD_BYTES = 256 * 1024
 UPLOAD_URL_EXPIRES_S = 900
-_EXT = {"wav": "wav", "mp3": "mp3", "flac": "flac", "ogg": "ogg", "m4a": "m4a"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +61,17 @@ class JobAudio:
     key: str
     size: int
     fingerprint: str
+
+
+@dataclass(frozen=True)
+class UploadGrant:
+    """A presigned S3 POST for one recording, and the ``audio_url`` to submit once uploaded."""
+
+    url: str
+    fields: dict[str, str]
+    audio_url: str
+    max_bytes: int
+    expires_in_s: int
 
 
 # ------------------------------------------------------------------ submit
@@ -108,9 +114,9 @@ def submit_upload(principal: Principal, fields: dict[str, Any], upload: Upload |
     if upload is None:
         raise ValidationFailed("send the recording as multipart part 'audio' (or JSON audio_urls)",
                                code="missing_field", details={"fields": ["audio"]})
-    _check_upload(upload)
+    recording = check_job_upload(upload)
     return _idempotent(principal, options, f"sha256:{upload.sha256}", idempotency_key,
-                       lambda: _start_upload(principal, options, upload))
+                       lambda: _start_upload(principal, options, upload, recording))
 
 
 def parse_form_config(raw: str | None) -> Any:
@@ -191,47 +197,14 @@ def _require_speakers(tenant_id: str, speaker_ids: tuple[str, ...]) -> tuple[str
     return tuple(dict.fromkeys(resolved))
 
 
-def _limits_error(size: int) -> PayloadTooLarge:
-    limit = get_settings().max_job_audio_bytes
-    return PayloadTooLarge(f"the recording is larger than the limit of {limit} bytes",
-                           code="audio_too_large", details={"bytes": size, "limit_bytes": limit})
-
-
-def _sniff(data: bytes) -> str:
-    fmt = detect_format(data)
-    if fmt is None:
-        raise UnsupportedMediaType(
-            f"the audio is not a recognised audio file; send one of: {', '.join(SUPPORTED_FORMATS)}",
-            details={"accepted": list(SUPPORTED_FORMATS)},
-        )
-    check_header(data, fmt)  # a WAV's impossible header or rate: refused before anything is stored
-    return fmt
-
-
-def _check_upload(upload: Upload) -> str:
-    if len(upload.data) > get_settings().max_job_audio_bytes:
-        raise _limits_error(len(upload.data))
-    if not upload.data:
-        raise AudioEmpty("'audio' is empty", details={"field": "audio"})
-    # The first second is decoded here: a malformed file is refused now, not by a failed job.
-    fmt = check_decodable(upload.data, media_type=upload.media_type)
-    require_job_duration(upload.data, len(upload.data))
-    return fmt
-
-
 def _check_stored_audio(key: str) -> JobAudio:
     files = JobFiles()
     size = files.size(key)
     if size is None:
         raise ValidationFailed("audio_urls names no existing object", code="audio_url_not_found",
                                details={"key": key})
-    if size > get_settings().max_job_audio_bytes:
-        raise _limits_error(size)
-    if size == 0:
-        raise AudioEmpty("the audio object is empty", details={"key": key})
-    head = files.head_bytes(key, min(size, PROBE_HEAD_BYTES))
-    _sniff(head)
-    require_job_duration(head, size)
+    head = files.head_bytes(key, min(size, PROBE_HEAD_BYTES)) if size else b""
+    check_job_object(head, size, key=key)
     return JobAudio(key=key, size=size, fingerprint=key)
 
 
@@ -251,10 +224,11 @@ def _require_job_slot(tenant_id: str, count: int = 1) -> None:
         )
 
 
-def _start_upload(principal: Principal, options: TranscribeOptions, upload: Upload) -> dict[str, Any]:
+def _start_upload(principal: Principal, options: TranscribeOptions, upload: Upload,
+                  recording: JobRecording) -> dict[str, Any]:
     _require_job_slot(principal.tenant_id)
     job_id = new_id("job")
-    key = input_key(principal.tenant_id, job_id, _EXT[_sniff(upload.data)])
+    key = input_key(principal.tenant_id, job_id, recording.format.extension)
     JobFiles().put_data(key, upload.data, upload.media_type or "application/octet-stream")
     audio = JobAudio(key=key, size=len(upload.data), fingerprint=upload.sha256)
     return _start(principal, options, audio, stored=False, job_id=job_id)
@@ -427,16 +401,13 @@ def list_jobs(principal: Principal, *, limit: int, cursor: str | None) -> tuple[
 
 
 # ------------------------------------------------------------------ presigned uploads
-def create_upload(principal: Principal, filename: str | None) -> dict[str, Any]:
+def create_upload(principal: Principal, filename: str | None) -> UploadGrant:
     """A presigned S3 POST for a large recording; then submit ``audio_urls: [audio_url]``."""
     settings = get_settings()
     name = "".join(c if c.isalnum() or c in "._-" else "_" for c in (filename or "audio"))[:100] or "audio"
     key = f"uploads/{principal.tenant_id}/{new_id('upl')}/{name}"
     post = JobFiles().presigned_post(key, max_bytes=settings.max_job_audio_bytes,
                                      expires_s=UPLOAD_URL_EXPIRES_S)
-    return {
-        "upload": {"url": post["url"], "fields": post["fields"], "method": "POST"},
-        "audio_url": f"s3://{settings.audio_bucket}/{key}",
-        "max_bytes": settings.max_job_audio_bytes,
-        "expires_in_s": UPLOAD_URL_EXPIRES_S,
-    }
+    return UploadGrant(url=post["url"], fields=dict(post["fields"]),
+                       audio_url=f"s3://{settings.audio_bucket}/{key}",
+                       max_bytes=settings.max_job_audio_bytes, expires_in_s=UPLOAD_URL_EXPIRES_S)

@@ -27,7 +27,7 @@ from scaiecho.adapters.speakers import SpeakerStore
 from scaiecho.adapters.tables import utcnow
 from scaiecho.adapters.url_fetch import FetchLimits, Resolver, fetch_audio, system_resolver
 from scaiecho.adapters.workflows import execution_link
-from scaiecho.audio.decode import SUPPORTED_FORMATS, check_header, detect_format
+from scaiecho.audio.decode import FORMATS, SUPPORTED_FORMATS, check_header, detect_format
 from scaiecho.contracts.node import Candidate, NodeResult, S3Audio
 from scaiecho.domain.jobs import DEFAULT_BACKEND, TranscribeOptions
 from scaiecho.domain.transcripts import merge as merge_transcript
@@ -105,8 +105,6 @@ def _audio_key(store: JobStore, tenant_id: str, job_id: str) -> str:
 # ------------------------------------------------------------------ fetch (remote audio_urls)
 SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024  # larger downloads spill to the task's /tmp
 PROBE_HEAD_BYTES = 256 * 1024
-MEDIA_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg",
-               "m4a": "audio/mp4"}
 
 
 def sniff_audio(head: bytes) -> str:
@@ -146,8 +144,8 @@ def fetch(*, tenant_id: str, job_id: str, bucket: str,
             head = spool.read(PROBE_HEAD_BYTES)
             _check_fetched(head, got.format, got.size)
             spool.seek(0)
-            key = input_key(tenant_id, job_id, got.format)
-            JobFiles(bucket=bucket).put_file(key, spool, MEDIA_TYPES[got.format])
+            key = input_key(tenant_id, job_id, FORMATS[got.format].extension)
+            JobFiles(bucket=bucket).put_file(key, spool, FORMATS[got.format].media_type)
         store.set_audio(tenant_id, job_id, audio_key=key, audio_bytes=got.size)
     except ScaiEchoError as exc:
         _record_failure(tenant_id, job_id, exc)
@@ -163,7 +161,7 @@ def _check_fetched(head: bytes, fmt: str, size: int) -> None:
     if size == 0:
         raise AudioEmpty("the audio URL returned an empty file")
     check_header(head, fmt)
-    require_job_duration(head, size)
+    require_job_duration(head, size, fmt)
 
 
 # ------------------------------------------------------------------ ASR

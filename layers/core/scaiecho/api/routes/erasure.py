@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from scaiecho.api.deps import requires
@@ -24,7 +22,7 @@ def erase_speaker(speaker_id: str,
 
     Safe to repeat: a repeat answers the same ``audit_id`` with ``"repeated": true``.
     """
-    return _report(erasure.erase_speaker(principal, speaker_id))
+    return Envelope(data=ErasureReportPublic.from_domain(erasure.erase_speaker(principal, speaker_id)))
 
 
 @router.delete("/speakers/by-external-id/{external_id}", response_model_exclude_unset=True,
@@ -34,7 +32,7 @@ def erase_speaker_by_external_id(
 ) -> Envelope[ErasureReportPublic]:
     """Erase the speaker holding the client's own id (``external_id`` / ``speakerId``)."""
     speaker_id = enrollment.speaker_id_for_external_id(principal, external_id)
-    return _report(erasure.erase_speaker(principal, speaker_id))
+    return Envelope(data=ErasureReportPublic.from_domain(erasure.erase_speaker(principal, speaker_id)))
 
 
 @router.get("/erasures/{audit_id}", response_model_exclude_unset=True,
@@ -42,8 +40,5 @@ def erase_speaker_by_external_id(
 def get_erasure(audit_id: str,
                 principal: Principal = requires(Scope.ENROLL)) -> Envelope[ErasureReportPublic]:
     """The erasure audit with its append-only events and current status."""
-    return _report(erasure.get_erasure(principal, audit_id))
-
-
-def _report(report: dict[str, Any]) -> Envelope[ErasureReportPublic]:
-    return Envelope(data=ErasureReportPublic.model_validate(report))
+    report = erasure.get_erasure(principal, audit_id)
+    return Envelope(data=ErasureReportPublic.from_domain(report, with_events=True))

@@ -21,9 +21,9 @@ def health(request: Request) -> JSONResponse:
     ok/degraded per part (cached a few seconds); with any valid key the detailed report."""
     if presented_principal(request) is None:
         report = public_health()
-        return _answer(HealthPublic.model_validate(report.public()), report.ok)
+        return _answer(HealthPublic.from_domain(report, detailed=False), report.ok)
     report = check_health()
-    return _answer(HealthPublic.model_validate(report.serialize()), report.ok)
+    return _answer(HealthPublic.from_domain(report, detailed=True), report.ok)
 
 
 def _answer(health: HealthPublic, ok: bool) -> JSONResponse:

@@ -83,18 +83,19 @@ def create_speaker(
     held, adds its audio as a sample of that speaker (200); both answer ``enrollment_complete``.
     """
     if json_document is not None:
-        result = json_enrollment.enroll_from_json(principal, json_document,
+        answer = json_enrollment.enroll_from_json(principal, json_document,
                                                   idempotency_key=idempotency_key)
-        return _enrollment_answer(result.data, 201 if result.created else 200)
-    data = enrollment.enroll_speaker(
+        return json_answer(_enrollment(answer.result), 201 if answer.created else 200)
+    result = enrollment.enroll_speaker(
         principal, form.model_dump(), read_upload("reference", reference), read_upload("consent", consent),
         idempotency_key=idempotency_key,
     )
-    return _enrollment_answer(data, 201)
+    return json_answer(_enrollment(result), 201)
 
 
-def _enrollment_answer(data: dict[str, Any], status_code: int) -> JSONResponse:
-    return json_answer(Envelope[SpeakerEnrollment](data=SpeakerEnrollment.model_validate(data)), status_code)
+def _enrollment(result: enrollment.EnrollmentResult) -> Envelope[SpeakerEnrollment]:
+    threshold = get_settings().enrollment_complete_speech_s
+    return Envelope[SpeakerEnrollment](data=SpeakerEnrollment.from_domain(result, threshold))
 
 
 def _speaker(speaker_id: str, principal: Principal) -> Envelope[SpeakerPublic]:
@@ -131,8 +132,7 @@ def add_sample_by_external_id(
     reference: UploadFile | None = File(None),
 ) -> Envelope[SpeakerEnrollment]:
     speaker_id = enrollment.speaker_id_for_external_id(principal, external_id)
-    data = enrollment.add_sample(principal, speaker_id, read_upload("reference", reference))
-    return Envelope(data=SpeakerEnrollment.model_validate(data))
+    return _enrollment(enrollment.add_sample(principal, speaker_id, read_upload("reference", reference)))
 
 
 @router.get("/{speaker_id}", response_model_exclude_unset=True, responses=error_responses(*AUTH_ERRORS, 404))
@@ -147,8 +147,7 @@ def add_sample(
     principal: Principal = EnrollScope,
     reference: UploadFile | None = File(None),
 ) -> Envelope[SpeakerEnrollment]:
-    data = enrollment.add_sample(principal, speaker_id, read_upload("reference", reference))
-    return Envelope(data=SpeakerEnrollment.model_validate(data))
+    return _enrollment(enrollment.add_sample(principal, speaker_id, read_upload("reference", reference)))
 
 
 @router.get("/{speaker_id}/consent", responses=error_responses(*AUTH_ERRORS, 404))

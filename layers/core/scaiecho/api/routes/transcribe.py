@@ -30,6 +30,7 @@ from scaiecho.api.schemas.transcribe import (
     UploadTicket,
     UploadTicketRequest,
 )
+from scaiecho.api.uploads import read_upload
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.domain.json_documents import InvalidJson, loads_strict
 from scaiecho.errors import ValidationFailed
@@ -68,11 +69,7 @@ async def _form_request(request: Request) -> tuple[dict[str, Any], Upload | None
     elif ids:
         fields["speaker_ids"] = [i.strip() for v in ids for i in v.split(",") if i.strip()]
     audio = form.get("audio")
-    upload = None
-    if isinstance(audio, UploadFile):
-        # Read at most one byte past the limit: enough to refuse it (413).
-        data = await audio.read(limit + 1)
-        upload = Upload(field="audio", data=data, filename=audio.filename, media_type=audio.content_type)
+    upload = read_upload("audio", audio, limit_bytes=limit) if isinstance(audio, UploadFile) else None
     return fields, upload
 
 
@@ -117,8 +114,8 @@ def create_upload(
 ) -> Envelope[UploadTicket]:
     """A presigned S3 upload for recordings too large for one API request."""
     filename = body.filename if body is not None else None
-    data = transcription.create_upload(principal, filename if isinstance(filename, str) else None)
-    return Envelope(data=UploadTicket.model_validate(data))
+    grant = transcription.create_upload(principal, filename if isinstance(filename, str) else None)
+    return Envelope(data=UploadTicket.from_domain(grant))
 
 
 @router.get("", response_model_exclude_unset=True, responses=error_responses(*AUTH_ERRORS))

@@ -10,6 +10,7 @@ from scaiecho.api.schemas.common import AUTH_ERRORS, Envelope, error_responses
 from scaiecho.api.schemas.speakers import SpeakerEnrollment, WarmStatus
 from scaiecho.domain.auth import Principal, Scope
 from scaiecho.services import enrollment
+from scaiecho.settings import get_settings
 
 router = APIRouter(prefix="/speakers", tags=["warm"])
 
@@ -20,7 +21,7 @@ class WarmRequest(BaseModel):
 
 @router.get("/{speaker_id}/warm", responses=error_responses(*AUTH_ERRORS, 404))
 def warm_status(speaker_id: str, principal: Principal = requires(Scope.ENROLL)) -> Envelope[WarmStatus]:
-    return Envelope(data=WarmStatus.model_validate(enrollment.warm_status(principal, speaker_id)))
+    return Envelope(data=WarmStatus.from_domain(enrollment.warm_status(principal, speaker_id)))
 
 
 @router.post("/{speaker_id}/warm", response_model_exclude_unset=True,
@@ -31,5 +32,6 @@ def rewarm(
     request: WarmRequest = Body(default_factory=WarmRequest),
 ) -> Envelope[SpeakerEnrollment]:
     """Enroll the speaker again on the given nodes (none: every candidate node)."""
-    return Envelope(data=SpeakerEnrollment.model_validate(
-        enrollment.rewarm(principal, speaker_id, request.node_ids)))
+    result = enrollment.rewarm(principal, speaker_id, request.node_ids)
+    threshold = get_settings().enrollment_complete_speech_s
+    return Envelope(data=SpeakerEnrollment.from_domain(result, threshold))

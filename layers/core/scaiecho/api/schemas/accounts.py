@@ -10,6 +10,7 @@ from scaiecho.adapters.api_keys import StoredKey
 from scaiecho.api.schemas.common import ApiModel, StoredModel
 from scaiecho.domain.auth import Principal
 from scaiecho.domain.voice_profiles import ProfileStatus, VoiceProfile
+from scaiecho.services.health import HealthReport
 
 
 class Caller(ApiModel):
@@ -72,3 +73,13 @@ class HealthPublic(ApiModel):
 
     status: Literal["ok", "degraded"]
     parts: dict[str, HealthPart]
+
+    @classmethod
+    def from_domain(cls, report: HealthReport, *, detailed: bool) -> HealthPublic:
+        """``detailed``: each part's report as probed (errors, node ids, models); otherwise only
+        whether each part is up."""
+        status = "ok" if report.ok else "degraded"
+        if detailed:
+            return cls(status=status, parts={n: HealthPart(**p) for n, p in report.parts.items()})
+        return cls(status=status, parts={n: HealthPart(status="ok" if p["status"] == "ok" else "degraded")
+                                         for n, p in report.parts.items()})

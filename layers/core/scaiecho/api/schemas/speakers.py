@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -10,6 +10,7 @@ from scaiecho.api.schemas.common import ApiModel
 from scaiecho.domain.consent_checks import TextCheck, VoiceCheck
 from scaiecho.domain.preflight import PreflightReport, rounded_metrics
 from scaiecho.domain.speakers import Consent, Sample, Speaker
+from scaiecho.services.enrollment import EnrollmentResult, WarmView
 
 CheckStatusName = Literal["passed", "failed", "skipped", "not_checked"]
 
@@ -127,10 +128,13 @@ class TextCheckPublic(ApiModel):
     reason: str | None = Field(None, description="present when the check was skipped")
 
     @classmethod
-    def from_domain(cls, check: TextCheck) -> TextCheckPublic:
+    def from_domain(cls, check: TextCheck, *, with_heard: bool = True) -> TextCheckPublic:
+        """``with_heard=False``: scores only (an enrollment's answer, which is replayed)."""
         out = cls(status=check.status.value,
                   score=None if check.coverage is None else round(check.coverage, 4),
-                  heard=check.heard, threshold=check.threshold)
+                  threshold=check.threshold)
+        if with_heard:
+            out.heard = check.heard
         if check.reason:
             out.reason = check.reason
         return out
@@ -160,6 +164,36 @@ class SpeakerEnrollment(SpeakerPublic):
     candidate_node_ids: list[str] | None = None
     stale_node_ids: list[str] | None = None
 
+    @classmethod
+    def from_domain(cls, result: EnrollmentResult, threshold_s: float) -> SpeakerEnrollment:  # type: ignore[override]
+        base = SpeakerPublic.from_domain(result.speaker, threshold_s)
+        fields: dict[str, Any] = {name: getattr(base, name) for name in base.model_fields_set}
+        if result.outcome is not None:  # the workflow's word over the stored row's
+            fields["enrollment_status"] = result.outcome.status.value
+            fields["enrolled_on"] = sorted(result.outcome.enrolled_on)
+            fields.pop("note", None)
+            if result.outcome.note:
+                fields["note"] = result.outcome.note
+        if result.preflight is not None:
+            fields["preflight"] = PreflightPublic.from_domain(result.preflight)
+        if result.consent_checks is not None:
+            fields["consent_checks"] = ConsentChecks(
+                voice=VoiceCheckPublic.from_domain(result.consent_checks.voice),
+                text=TextCheckPublic.from_domain(result.consent_checks.text, with_heard=False))
+        if result.sample is not None:
+            fields["sample"] = SamplePublic.from_domain(result.sample)
+        if result.completion_threshold_s is not None:
+            fields["enrollment_complete_threshold_s"] = result.completion_threshold_s
+        if result.voice_check is not None:
+            fields["voice_check"] = VoiceCheckPublic.from_domain(result.voice_check)
+        if result.duplicate_sample:
+            fields["duplicate_sample"] = True
+        if result.message is not None:
+            fields["message"] = result.message
+        if result.warm is not None:
+            fields.update(WarmStatus.from_domain(result.warm).model_dump())
+        return cls(**fields)
+
 
 class WarmStatus(ApiModel):
     speaker_id: str
@@ -167,6 +201,12 @@ class WarmStatus(ApiModel):
     warm_node_ids: list[str]
     candidate_node_ids: list[str] = Field(description="online nodes")
     stale_node_ids: list[str] = Field(description="holding a voiceprint of another model version")
+
+    @classmethod
+    def from_domain(cls, warm: WarmView) -> WarmStatus:
+        return cls(speaker_id=warm.speaker_id, enrollment_status=warm.enrollment_status.value,
+                   warm_node_ids=warm.warm_node_ids, candidate_node_ids=warm.candidate_node_ids,
+                   stale_node_ids=warm.stale_node_ids)
 
 
 class ConsentEvidence(ApiModel):

@@ -18,7 +18,7 @@ from scaiecho.domain.jobs import (
     JobStatus,
 )
 from scaiecho.domain.transcripts import public_transcript
-from scaiecho.services.transcription import BatchView
+from scaiecho.services.transcription import BatchView, UploadGrant
 
 JobStatusName = Literal["QUEUED", "PROCESSING", "COMPLETED", "FAILED"]
 
@@ -193,6 +193,12 @@ class UploadTicket(ApiModel):
     audio_url: str
     max_bytes: int
     expires_in_s: int
+
+    @classmethod
+    def from_domain(cls, grant: UploadGrant) -> UploadTicket:
+        return cls(upload=PresignedPost(url=grant.url, fields=grant.fields, method="POST"),
+                   audio_url=grant.audio_url, max_bytes=grant.max_bytes,
+                   expires_in_s=grant.expires_in_s)
 
 
 class UploadTicketRequest(ApiModel):
