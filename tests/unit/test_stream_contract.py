@@ -29,7 +29,8 @@ from scaiecho.domain.streaming import (
 
 ROOT = Path(__file__).resolve().parents[2]
 
-_values = st.one_of(st.none(), st.booleans(), st.integers(-10, 60_000), st.floats(allow_nan=False, allow_infinity=False),
+_values = st.one_of(st.none(), st.booleans(), st.integers(-10, 60_000),
+                    st.floats(allow_nan=False, allow_infinity=False),
                     st.sampled_from(["en", "en-US", "EN", "english", "", "audio/pcm", "audio/wav",
                                      "audio/mp3", "AQID", "not base64!", "16000"]))
 _open = st.fixed_dictionaries(
