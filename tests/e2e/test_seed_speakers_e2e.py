@@ -400,7 +400,7 @@ def test_speaker_id_flow_completeness_and_identification(stack: LocalStack) -> N
         # incomplete enrollment names nobody (session labels only).
         key = http.headers["Authorization"].removeprefix("Bearer ")
         live = stream_samples(stack.stream_url, key, call, diarize=True, language="en", speed=0)
-    assert not live.errors, live.errors
+    assert not live.problems, live.problems  # falling_behind is timing: the bench measures it
     mine = [d for d in live.deltas if (d["start"] + d["end"]) / 2 < first_end]
     theirs = [d for d in live.deltas if (d["start"] + d["end"]) / 2 > first_end + 0.5]
     assert mine and theirs, live.deltas

@@ -56,7 +56,7 @@ def test_enrolled_speakers_are_named_and_a_stranger_gets_a_session_label(
     assert result.frames[0] == {"type": "ready", "backend_used": "A"}
     assert result.off_contract == []  # every frame matches docs/asyncapi.json's models
     assert result.frames[-1] == {"type": "closed"}, result.frames[-3:]
-    assert not result.errors
+    assert not result.problems, result.problems  # falling_behind is timing: the bench measures it
 
     def labels_in(part: int) -> list[tuple[str | None, str]]:
         lo, hi = bounds[part]

@@ -183,4 +183,9 @@ def test_a_taken_name_moves_on_to_the_next_number(aws: Any) -> None:
     finally:
         sfn = aws.session.client("stepfunctions")
         for execution in (first, second, once):
-            sfn.stop_execution(executionArn=execution)
+            for _ in range(100):  # moto sets up a started execution in a thread of its own
+                try:
+                    sfn.stop_execution(executionArn=execution)
+                    break
+                except AttributeError:
+                    time.sleep(0.05)

@@ -103,6 +103,9 @@ def lambda_entry(*, correlation_id_path: str | None = None) -> Callable[[Handler
                 return wrapped[0](event, context)
             finally:
                 _flush_metrics()
+                # The local stack runs tasks in the API's process: later request logs must not
+                # carry this invocation's context (on Lambda the next invocation clears it too).
+                get_logger().clear_state()
 
         return entry
 
