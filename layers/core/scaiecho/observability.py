@@ -10,6 +10,7 @@ safety net for keys with those names, not a licence to log them.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -64,9 +65,15 @@ def get_metrics() -> Metrics:
     return Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
+# Metrics is one object per process; the local stack runs workflow tasks in threads at once
+# (on Lambda one invocation has the process), so adding and flushing take turns.
+_METRICS_LOCK = threading.Lock()
+
+
 def record(name: str, value: float, unit: MetricUnit = MetricUnit.Count) -> None:
     """One EMF metric point (flushed at the end of the invocation, or when 100 accumulate)."""
-    get_metrics().add_metric(name=name, unit=unit, value=value)
+    with _METRICS_LOCK:
+        get_metrics().add_metric(name=name, unit=unit, value=value)
 
 
 def record_outcome(what: str, outcome: str, duration_s: float | None) -> None:
@@ -113,6 +120,12 @@ def lambda_entry(*, correlation_id_path: str | None = None) -> Callable[[Handler
 
 
 def _flush_metrics() -> None:
-    metrics = get_metrics()
-    if metrics.metric_set:  # nothing recorded: no empty EMF document, no warning
-        metrics.flush_metrics()
+    """Never fails the invocation: metrics are a report on the work, not part of it."""
+    with _METRICS_LOCK:
+        metrics = get_metrics()
+        if not metrics.metric_set:  # nothing recorded: no empty EMF document, no warning
+            return
+        try:
+            metrics.flush_metrics()
+        except Exception:  # a malformed metric set; the work itself succeeded
+            get_logger().exception("metrics could not be flushed")
