@@ -220,3 +220,33 @@ def test_evidence_needs_the_enroll_scope_and_the_tenant(
     assert api.get(f"{SPEAKERS}/{sid}/consent",
                    headers=auth(make_key("globex", "scaiecho:enroll"))).status_code == 404
     assert api.get(CONSENTS, headers=auth(make_key("acme", "scaiecho:transcribe"))).status_code == 403
+
+
+def test_intake_checks_spread_over_the_online_nodes(
+        api: Any, aws: Any, enroll_key: str, speech_node: SpeechScript) -> None:
+    """Both voiceprints on one node (comparable), the consent transcribed on the other, and the
+    first node drawn at random: concurrent intakes no longer queue on the first node."""
+    from tests.contract_node import registered
+
+    second = SpeechScript()
+    with registered(second.answers(), node_id="node-2", online=True) as node_2:
+        nodes = {"node-1": speech_node.node, "node-2": node_2}  # type: ignore[attr-defined]
+        checked_on: set[str] = set()
+        for _ in range(30):  # until both were drawn: all 30 on one node is 2**-29
+            if len(checked_on) == 2:
+                break
+            for node in nodes.values():
+                node.requests.clear()
+            resp = enroll(api, enroll_key, allow_duplicate_voice="true")
+            assert resp.status_code == 201, resp.text
+            record = api.get(f"{SPEAKERS}/{resp.json()['data']['speaker_id']}/consent",
+                             headers=auth(enroll_key)).json()["data"]
+            embed_node = record["checked_on_node"]
+            other = next(n for n in nodes if n != embed_node)
+            inline = {n: sorted(r["action"] for r in node.requests if "b64" in r.get("audio", {}))
+                      for n, node in nodes.items()}
+            assert inline == {embed_node: ["embed", "embed"], other: ["transcribe"]}
+            assert all(r["word_timestamps"] is False for r in nodes[other].requests
+                       if r["action"] == "transcribe")
+            checked_on.add(embed_node)
+    assert checked_on == {"node-1", "node-2"}

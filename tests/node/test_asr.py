@@ -60,3 +60,38 @@ def test_transcribe_over_the_contract_rejects_languages_the_model_lacks(engine) 
     assert status == 422 and body["error"]["code"] == "invalid_language"
     status, body = Dispatcher(engine).handle({"action": "transcribe", "audio": audio})
     assert status == 200 and body["data"]["segments"]
+
+
+def test_short_window_fits_live_utterances_only() -> None:
+    from scaiecho_node.asr import SHORT_WINDOW_S, fits_short_window
+
+    assert fits_short_window(8.0)  # the stream endpointer's longest utterance
+    assert not fits_short_window(SHORT_WINDOW_S)  # no room for the padding after the speech
+    assert not fits_short_window(30.0)
+
+
+@pytest.mark.model
+def test_live_utterances_use_the_short_window_and_say_the_same(engine) -> None:
+    import dataclasses
+
+    audio = decode_audio((SPEECH / "speaker_f_103.flac").read_bytes())
+    clip = dataclasses.replace(audio, samples=audio.samples[: 6 * audio.sample_rate])
+    engine.transcribe(clip, "en", word_timestamps=False)  # loads the model
+    asr = engine._asr
+    before = asr.short_window_fallbacks
+    short = asr.transcribe(clip, "en", word_timestamps=False, short_window=True)
+    full = asr.transcribe(clip, "en", word_timestamps=False)  # not a live stream's: full window
+    assert short.segments and short.segments[0].words == []
+    assert "Rachel" in short.segments[0].text
+    assert short.segments[0].text.split()[:4] == full.segments[0].text.split()[:4]
+    assert asr.short_window_fallbacks == before  # decoded in the short window, no fallback
+    from scaiecho_node.scheduling import Priority, current_priority
+
+    token = current_priority.set(Priority.REALTIME)  # what the dispatcher sets for a stream's request
+    try:
+        live = asr.transcribe(clip, "en", word_timestamps=False)
+    finally:
+        current_priority.reset(token)
+    assert live.segments[0].text == short.segments[0].text
+    silence = dataclasses.replace(audio, samples=audio.samples[:16000] * 0)
+    assert asr.transcribe(silence, "en", word_timestamps=False, short_window=True).segments == []

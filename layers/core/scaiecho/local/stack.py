@@ -21,6 +21,9 @@ from typing import Any
 DEFAULT_PORT = 8000
 DEMO_TENANT = "demo"
 LOCAL_WORKFLOW_WAIT_S = 180
+# Live streams one local node keeps within 1.5 s (make bench-load, 2 cores, 2 nodes). The
+# template's default is per SageMaker endpoint of several instances; a local node is one process.
+LOCAL_STREAM_CAPACITY_PER_NODE = 2
 ALL_SCOPES = "scaiecho:enroll,scaiecho:transcribe,scaiecho:diarize"
 
 
@@ -124,6 +127,9 @@ class LocalStack:
         self.environment["SCAIECHO_WORKFLOW_WAIT_S"] = os.environ.get(
             "SCAIECHO_LOCAL_WORKFLOW_WAIT_S", str(LOCAL_WORKFLOW_WAIT_S)
         )
+        self.environment["SCAIECHO_STREAM_CAPACITY_PER_NODE"] = os.environ.get(
+            "SCAIECHO_LOCAL_STREAM_CAPACITY_PER_NODE", str(LOCAL_STREAM_CAPACITY_PER_NODE)
+        )
         os.environ.update(self.environment)
         get_settings.cache_clear()
         reset_clients()
@@ -137,7 +143,7 @@ class LocalStack:
     def start_nodes(self) -> None:
         from scaiecho.adapters.nodes import NodeStore
         from scaiecho.local import moto_patches
-        from scaiecho.local.nodes import node_engine_available, start_node, wait_ready
+        from scaiecho.local.nodes import node_engine_available, start_node, threads_per_node, wait_ready
 
         if self.config.nodes <= 0:
             say("no local pyannote nodes requested")
@@ -150,7 +156,8 @@ class LocalStack:
         for i in range(1, self.config.nodes + 1):
             node_id = f"node-{i}"
             endpoint = f"scaiecho-{self.config.stage}-{node_id}"
-            node = start_node(node_id, endpoint, free_port(), log_dir, self.config.model_dir)
+            node = start_node(node_id, endpoint, free_port(), log_dir, self.config.model_dir,
+                              threads=threads_per_node(self.config.nodes))
             self.nodes.append(node)
             store.register(node_id, endpoint)
         say(f"starting {len(self.nodes)} pyannote node(s) (loading models; logs in {log_dir})")
