@@ -18,6 +18,7 @@ from pynamodb.exceptions import (
 )
 from pynamodb.transactions import TransactWrite
 
+from scaiecho.adapters.aws import dynamodb_connection
 from scaiecho.adapters.cursors import decode_cursor, encode_cursor
 from scaiecho.adapters.storage import storage_call, storage_errors
 from scaiecho.adapters.tables import (
@@ -31,7 +32,6 @@ from scaiecho.adapters.tables import (
 from scaiecho.domain.consent_checks import CheckStatus, TextCheck, VoiceCheck
 from scaiecho.domain.speakers import Consent, EnrollmentStatus, Sample, Speaker, WarmEntry
 from scaiecho.errors import Conflict, NotFound, StorageError
-from scaiecho.settings import get_settings
 
 SPEAKER_PREFIX = "spk_"
 _UPDATE_ATTEMPTS = 5
@@ -501,5 +501,5 @@ def external_id_conflict(external_id: str, holder: str | None) -> Conflict:
 
 
 def _connection() -> Connection:
-    settings = get_settings()
-    return Connection(region=settings.region, host=settings.aws_endpoint_url)
+    connection: Connection = dynamodb_connection()
+    return connection
