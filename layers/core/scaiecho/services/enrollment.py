@@ -43,6 +43,7 @@ from scaiecho.services.consent_checks import (
     find_duplicate,
     verify_consent,
 )
+from scaiecho.services.enrollment_tasks import record_voiceprint
 from scaiecho.services.idempotency import run_idempotent
 from scaiecho.services.intake_slots import bounded_intake
 from scaiecho.services.uploads import CheckedAudio, Upload, check_audio
@@ -211,12 +212,28 @@ def _enroll(
         stage(consent_key, consent.data, consent_audio.stored_media_type, record.audio_sha256)
         store.create(speaker, record)
 
-    outcome = _run_enrollment(speaker, node_ids=None)
+    outcome = _run_enrollment(speaker, node_ids=_fan_out_after_consent(speaker, verdict))
     stored = store.get(principal.tenant_id, speaker_id) or speaker
     return EnrollmentResult(
         speaker=stored, outcome=_settled(outcome, speaker_id), preflight=report,
         consent_checks=ConsentScores(verdict.voice, replace(verdict.text, heard=None)),
     )
+
+
+def _fan_out_after_consent(speaker: Speaker, verdict: ConsentVerdict) -> list[str] | None:
+    """The consent check embedded the reference on ``verdict.node_id``: with one sample, that is
+    the speaker's voiceprint there, so it is recorded now and the fan-out embeds on the other
+    online nodes only (a fifth of an intake's node work; None: all nodes, as before)."""
+    recorded = record_voiceprint(
+        tenant_id=speaker.tenant_id, speaker_id=speaker.speaker_id, node_id=verdict.node_id,
+        vector=verdict.reference, model_id=verdict.model_id, model_version=verdict.model_version,
+        sample_ids=[s.sample_id for s in speaker.samples],
+    )
+    if not recorded:
+        return None
+    others = [n.node_id for n in NodeStore().list()
+              if n.status == "online" and n.node_id != verdict.node_id]
+    return others or None
 
 
 def _require_valid_consent(

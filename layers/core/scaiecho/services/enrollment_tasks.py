@@ -89,20 +89,30 @@ def enroll_on_node(
         weights.append(max(float(resp.speech_s or sample.get("speech_s") or 1.0), 0.1))
         meta = resp
     pooled = np.average(np.stack(vectors), axis=0, weights=np.asarray(weights))
-    norm = float(np.linalg.norm(pooled))
-    if norm == 0.0:
+    if float(np.linalg.norm(pooled)) == 0.0:
         raise NodeError(f"node {node['node_id']} returned a zero embedding")
-    voiceprint = (pooled / norm).tolist()
-    sealed = VoiceprintCipher().seal(voiceprint, tenant_id=tenant_id, subject_id=speaker_id)
-    recorded = WarmRegistry().put(
-        tenant_id=tenant_id, speaker_id=speaker_id, node_id=node["node_id"], sealed=sealed,
-        dim=len(voiceprint), model_id=_opt(meta.model_id if meta else None),
+    recorded = record_voiceprint(
+        tenant_id=tenant_id, speaker_id=speaker_id, node_id=node["node_id"], vector=pooled,
+        model_id=_opt(meta.model_id if meta else None),
         model_version=_opt(meta.model_version if meta else None),
         sample_ids=[s["sample_id"] for s in samples],
     )
     if not recorded:  # erased while enrolling: not a failure to retry
         return {"node_id": node["node_id"], "ok": False, "error": "speaker_erased"}
     return {"node_id": node["node_id"], "ok": True}
+
+
+def record_voiceprint(
+    *, tenant_id: str, speaker_id: str, node_id: str, vector: np.ndarray, model_id: str | None,
+    model_version: str | None, sample_ids: list[str],
+) -> bool:
+    """Seal and record a speaker's voiceprint on a node (L2-normalised); False if erased."""
+    voiceprint = (vector / float(np.linalg.norm(vector))).tolist()
+    sealed = VoiceprintCipher().seal(voiceprint, tenant_id=tenant_id, subject_id=speaker_id)
+    return WarmRegistry().put(
+        tenant_id=tenant_id, speaker_id=speaker_id, node_id=node_id, sealed=sealed,
+        dim=len(voiceprint), model_id=model_id, model_version=model_version, sample_ids=sample_ids,
+    )
 
 
 def finalize(
