@@ -71,7 +71,7 @@ def test_short_window_fits_live_utterances_only() -> None:
 
 
 @pytest.mark.model
-def test_short_audio_without_word_timestamps_uses_the_short_window_and_says_the_same(engine) -> None:
+def test_live_utterances_use_the_short_window_and_say_the_same(engine) -> None:
     import dataclasses
 
     audio = decode_audio((SPEECH / "speaker_f_103.flac").read_bytes())
@@ -79,13 +79,21 @@ def test_short_audio_without_word_timestamps_uses_the_short_window_and_says_the_
     engine.transcribe(clip, "en", word_timestamps=False)  # loads the model
     asr = engine._asr
     before = asr.short_window_fallbacks
-    short = asr.transcribe(clip, "en", word_timestamps=False)
-    full = asr.transcribe(clip, "en", word_timestamps=False, short_window=False)
+    short = asr.transcribe(clip, "en", word_timestamps=False, short_window=True)
+    full = asr.transcribe(clip, "en", word_timestamps=False)  # not a live stream's: full window
     assert short.segments and short.segments[0].words == []
     assert "Rachel" in short.segments[0].text
     assert short.segments[0].text.split()[:4] == full.segments[0].text.split()[:4]
     assert asr.short_window_fallbacks == before  # decoded in the short window, no fallback
+    from scaiecho_node.scheduling import Priority, current_priority
+
+    token = current_priority.set(Priority.REALTIME)  # what the dispatcher sets for a stream's request
+    try:
+        live = asr.transcribe(clip, "en", word_timestamps=False)
+    finally:
+        current_priority.reset(token)
+    assert live.segments[0].text == short.segments[0].text
     worded = asr.transcribe(clip, "en")  # word timestamps (jobs): the full window, words timed
     assert worded.segments[0].words
     silence = dataclasses.replace(audio, samples=audio.samples[:16000] * 0)
-    assert asr.transcribe(silence, "en", word_timestamps=False).segments == []
+    assert asr.transcribe(silence, "en", word_timestamps=False, short_window=True).segments == []

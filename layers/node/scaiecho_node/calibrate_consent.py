@@ -64,7 +64,7 @@ def measure(engine: Any, data: Path, readers: int) -> list[Reader]:
         cut_s = half / audio.sample_rate
         whole = engine.transcribe(audio, "en")
         claimed = " ".join(w.word.strip() for s in whole.segments for w in s.words if w.start >= cut_s)
-        # as intake asks: text only (a half under 9 s takes the short window)
+        # as intake asks: text only, in the full 30 s window
         heard_segments = engine.transcribe(second, "en", word_timestamps=False).segments
         heard = " ".join(s.text.strip() for s in heard_segments)
         out.append(Reader(path.name.split("-")[0], np.asarray(engine.embed(first).embedding),
