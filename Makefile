@@ -30,10 +30,11 @@ lint: setup
 validate: setup  ## offline validation of template.yaml and the ASL files
 	@bash .ci/validate.sh
 
-bench: model-dir  ## benchmarks: engine (DER of 3 paths, RTF, identification, RSS) + stack (enroll/erasure/stream delta latency, job DER) + consent checks (false reject/accept); .bench/latest.json
+bench: model-dir  ## benchmarks: engine (DER of 3 paths, RTF, identification, RSS) + stack (enroll/erasure/stream delta latency, job DER) + consent checks (false reject/accept) + live-utterance ASR window (WER, speed); .bench/latest.json
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho_node.bench --rss-60min --out .bench/latest.json
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho.local.bench --out .bench/latest.json
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho_node.calibrate_consent --readers 0 --out .bench/latest.json
+	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho_node.asr_window --out .bench/latest.json
 
 bench-load: model-dir  ## load: N concurrent real-time streams, M concurrent enrollments, both at once (loopback, bounded); .bench/latest.json
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho.local.bench_load --out .bench/latest.json $(LOAD_ARGS)
