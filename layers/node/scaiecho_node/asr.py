@@ -27,10 +27,10 @@ ASR_MODEL_ENV = "SCAIECHO_ASR_MODEL"
 # (tiny.en int8, 1 thread: 0.50 s for 30 s of frames, 0.07 s for 10 s). A live stream's
 # utterance (realtime priority, at most 8 s, no word timestamps) is encoded in a 10 s window
 # instead: 2.3x faster, for 1.3 points of word error rate (9.6 % against 8.3 %) on LibriSpeech
-# pieces (``python -m scaiecho_node.asr_window``), mostly words dropped at the utterance's end. Decoding is capped by
-# the audio's length, and a looping decode falls back to the full window. Consent checks keep
-# the full window (on 40 readers the short one took the lowest genuine text coverage from 0.62
-# to 0.50, the threshold) and jobs ask for word timestamps.
+# pieces (``python -m scaiecho_node.asr_window``), mostly words dropped at the utterance's end.
+# Decoding is capped by the audio's length, and a looping decode falls back to the full window.
+# Consent checks keep the full window (on 40 readers the short one took the lowest genuine text
+# coverage from 0.62 to 0.50, the threshold) and jobs ask for word timestamps.
 SHORT_WINDOW_S = 10.0
 _SHORT_MARGIN_FRAMES = 100  # 1 s of padding after the speech, as Whisper saw in training
 _TOKENS_PER_S = 8  # a ceiling: fast English runs ~4 tokens/s
