@@ -24,8 +24,9 @@ def test_every_function_has_events() -> None:
 
 @pytest.fixture
 def speaker_id(api: Any, make_key: Any) -> str:
-    """A speaker that exists but is on no node: intake checks its consent on a scripted node
-    whose fan-out embedding then fails (so it settles ``failed``), and the node goes away."""
+    """A speaker whose only node went away: intake checks its consent on a scripted node (whose
+    embedding of the reference is the voiceprint there, so it is ``ready``; the fan-out's own
+    embedding fails), then the node is deregistered."""
     failing = (500, {"error": {"code": "node_failure", "message": "down"}})
     with registered(SpeechScript().wrap({"embed": failing}), online=True, node_id="node-check"):
         sid = create(api, make_key("acme", "scaiecho:enroll"))
@@ -48,7 +49,7 @@ def test_intake_reads(speaker_id: str) -> None:
     assert listed["statusCode"] == 200
     assert [s["speaker_id"] for s in body(listed)["data"]] == [speaker_id]
     got = invoke("intake", "get_speaker", SPEAKER_ID=speaker_id)
-    assert body(got)["data"]["enrollment_status"] == "failed"
+    assert body(got)["data"]["enrollment_status"] == "ready"
     missing = invoke("intake", "get_speaker", SPEAKER_ID="spk_nope")
     assert missing["statusCode"] == 404
 
@@ -83,8 +84,8 @@ def test_enrollment_tasks(aws: Any, speaker_id: str) -> None:
     with pytest.raises(NodeError):
         invoke("enroll_node", "embed_on_node", SPEAKER_ID=speaker_id, BUCKET=aws.buckets[0])
     settled = invoke("enroll_finalize", "no_candidates", SPEAKER_ID=speaker_id)
-    assert settled["status"] == "pending"
-    assert "no pyannote node is online" in settled["note"]
+    assert settled["status"] == "evicted"  # it was held, and the node that held it is gone
+    assert "every node that held this speaker is gone" in settled["note"]
 
 
 def test_node_probe_event(aws: Any) -> None:

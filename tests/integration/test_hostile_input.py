@@ -45,7 +45,8 @@ class Deployment:
         for table in ddb.list_tables()["TableNames"]:
             items = []
             for page in ddb.get_paginator("scan").paginate(TableName=table):
-                items += [json.dumps(i, sort_keys=True) for i in page["Items"]]
+                # binary attributes (sealed voiceprints) compare as hex
+                items += [json.dumps(i, sort_keys=True, default=bytes.hex) for i in page["Items"]]
             state[table] = sorted(items)
         versions = self.session.client("s3").list_object_versions(Bucket=self.bucket)
         state["s3"] = sorted(f"{v['Key']}@{v['VersionId']}" for v in
