@@ -273,7 +273,13 @@ def test_speaker_ids_must_be_ready_speakers_of_the_tenant(
     api: Any, node: ContractNode, key: str, make_key: Callable[..., str]
 ) -> None:
     theirs = ready_speaker(api, make_key, tenant="globex")
+    from scaiecho.adapters.speakers import SpeakerStore
+    from scaiecho.domain.speakers import EnrollmentStatus
+
     pending = create(api, make_key("acme", "scaiecho:enroll"))
+    # intake made it ready on the node that checked its consent: as if that node had failed it
+    SpeakerStore().set_enrollment("acme", pending, status=EnrollmentStatus.PENDING, enrolled_on=[],
+                                  note=None)
     resp = api.post(JOBS, headers=auth(key),
                     **upload(diarize="true", speaker_ids=f"{theirs},{pending},spk_missing"))
     assert resp.status_code == 422
