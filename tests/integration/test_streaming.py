@@ -21,6 +21,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from scaiecho.adapters.connections import ConnectionStore
 from scaiecho.adapters.speakers import SpeakerStore, WarmRegistry
+from scaiecho.adapters.tables import ConnectionRow, StreamAudioRow
 from scaiecho.adapters.voiceprints import VoiceprintCipher
 from scaiecho.api.app import API_PREFIX, create_app
 from scaiecho.domain.speakers import EnrollmentStatus
@@ -152,6 +153,12 @@ def sessions() -> int:
     return ConnectionStore().count()
 
 
+def audio_chunks(connection_id: str | None = None) -> list[StreamAudioRow]:
+    """The pending-audio items left in the stream-audio table (all connections, or one)."""
+    rows = StreamAudioRow.scan()
+    return [r for r in rows if connection_id is None or r.connection_id == connection_id]
+
+
 # ---------------------------------------------------------------- the protocol
 
 
@@ -181,6 +188,7 @@ def test_enrolled_and_unenrolled_voices_get_their_labels(
     assert [round(d["start"]) for d in deltas] == [0, 3, 6]
     assert all(d["start"] < d["end"] for d in deltas)
     assert sessions() == 0  # closed: no session row, no pending audio left behind
+    assert audio_chunks() == []
 
 
 def test_without_diarize_deltas_have_no_speaker_label(
@@ -289,11 +297,11 @@ def test_client_disconnecting_mid_utterance_leaves_no_session(
         send_audio(ws, pcm16(voice(VOICE_A)[:12_000]))  # speech in progress, not yet an utterance
         ws.send_json({"type": "subscribe"})  # a round trip: every audio frame has been handled
         ws.receive_json()
-        assert sessions() == 1
+        assert sessions() == 1 and audio_chunks()
     deadline = time.monotonic() + 5
     while sessions() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert sessions() == 0
+    assert sessions() == 0 and audio_chunks() == []
     assert not [r for r in node.requests if r["action"] == "transcribe"]
 
 
@@ -514,3 +522,68 @@ def test_opens_at_the_same_instant_keep_exactly_the_capacity(
     with pytest.raises(StreamError) as refused:
         handler._admit(1, sessions_[0])  # conn-b: one ahead of it, over a capacity of 1
     assert refused.value.code == "capacity_exhausted" and refused.value.fatal
+
+
+# ---------------------------------------------------------------- pending audio, frame by frame
+
+
+class _Collected:
+    """The reply channel of a handler driven directly (no socket): what it would send."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+
+    def send(self, connection_id: str, frame: dict[str, Any]) -> bool:
+        self.frames.append(frame)
+        return True
+
+    def close(self, connection_id: str) -> None:
+        pass
+
+
+def _opened(cid: str) -> tuple[Any, _Collected]:
+    from scaiecho.adapters.connections import StreamSession
+    from scaiecho.services.streaming import StreamSessionHandler
+
+    ConnectionStore().create(StreamSession(connection_id=cid, tenant_id="acme", key_id="k",
+                                           scopes="scaiecho:transcribe"))
+    replies = _Collected()
+    handler = StreamSessionHandler(replies=replies)
+    handler.handle(cid, json.dumps(open_frame(diarize=False)), binary=False)
+    assert replies.frames[-1]["type"] == "ready"
+    return handler, replies
+
+
+def test_the_session_row_holds_no_audio_and_each_frame_writes_only_its_own(node: ContractNode) -> None:
+    handler, _ = _opened("conn-row")
+    speech = pcm16(np.concatenate([voice(VOICE_A, seconds=3.0, seed=i) for i in range(2)]))  # 6 s
+    sizes = []
+    for i in range(0, len(speech), 6400):  # 200 ms frames, no pause: one utterance in progress
+        handler.handle("conn-row", speech[i:i + 6400], binary=True)
+        row = ConnectionRow.get("conn-row", consistent_read=True)
+        sizes.append(len(json.dumps(row.serialize(), default=str)))
+    chunks = audio_chunks("conn-row")
+    assert len(chunks) == len(sizes) == 30 and all(len(c.pcm) == 6400 for c in chunks)
+    assert b"".join(c.pcm for c in sorted(chunks, key=lambda c: c.chunk)) == speech
+    # the row grows by the VAD's 4 bytes per 10 ms, not by the audio's 320 bytes
+    assert sizes[-1] - sizes[0] < 0.05 * (len(speech) - 6400) and sizes[-1] < 20_000
+    assert not [r for r in node.requests if r["action"] == "transcribe"]
+
+
+def test_a_frame_that_loses_the_race_redoes_its_work_and_leaves_no_orphan_audio(
+    node: ContractNode,
+) -> None:
+    """Two Lambdas handle two frames of one connection at once: the one whose compare-and-set
+    fails deletes the audio it stored, re-reads the session and appends after the winner."""
+    handler, _ = _opened("conn-race")
+    first, second = pcm16(voice(VOICE_A, seconds=0.4)), pcm16(voice(VOICE_A, seconds=0.4, seed=2))
+    stale = ConnectionStore().get("conn-race")  # what the slower Lambda read
+    assert stale is not None
+    handler.handle("conn-race", first, binary=True)  # the faster one saves first
+    handler._audio(stale, second)
+    row = ConnectionRow.get("conn-race", consistent_read=True)
+    chunks = audio_chunks("conn-race")
+    assert sorted(c.chunk for c in chunks) == row.chunks.split() and len(chunks) == 2
+    assert b"".join(c.pcm for c in sorted(chunks, key=lambda c: c.chunk)) == first + second
+    handler.handle("conn-race", json.dumps({"type": "close"}), binary=False)
+    assert audio_chunks("conn-race") == [] and sessions() == 0

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     voice_profiles_table: str = "scaiecho-local-voice-profiles"
     jobs_table: str = "scaiecho-local-jobs"
     connections_table: str = "scaiecho-local-connections"
+    stream_audio_table: str = "scaiecho-local-stream-audio"
     audio_bucket: str = "scaiecho-local-audio"
     kms_key_id: str | None = None
     enroll_state_machine_arn: str | None = None

@@ -327,8 +327,8 @@ class ConnectionRow(SettingsBoundModel):
     """A WebSocket streaming session (API Gateway connection id). Deleted at close/disconnect;
     ``expires_at`` (TTL) removes rows of connections that vanished without a $disconnect.
 
-    ``pending`` (audio not yet transcribed) and ``centroids`` (session voice clusters) are
-    biometric: the table is encrypted with the platform's KMS key, and they are never logged.
+    ``vad_tail`` (a few ms of audio) and ``centroids`` (session voice clusters) are biometric:
+    the table is encrypted with the platform's KMS key, and they are never logged.
     """
 
     class Meta(_Unbound):
@@ -345,9 +345,15 @@ class ConnectionRow(SettingsBoundModel):
     backend = UnicodeAttribute(null=True)
     pcm = JSONAttribute(null=True)  # streamed-audio decoder state (no audio)
     pcm_bytes = BinaryAttribute(null=True, legacy_encoding=False)  # WAV header / partial sample
-    pending = BinaryAttribute(null=True, legacy_encoding=False)  # 16 kHz int16 mono
-    consumed = NumberAttribute(default=0)  # samples of ``pending`` already endpointed
-    pending_start = NumberAttribute(default=0)  # session sample index of pending[0]
+    # The pending buffer (audio not yet transcribed, plus context) lives in StreamAudioRow items;
+    # the row keeps their keys and the VAD's per-frame state (domain.vad_track), never the audio.
+    # StreamAudioRow.chunk keys in order, space-separated: one string, as a list of strings
+    # costs a structure per key in every read and write of the row
+    chunks = UnicodeAttribute(null=True)
+    vad_band = BinaryAttribute(null=True, legacy_encoding=False)  # float32 per analysed frame
+    vad_tail = BinaryAttribute(null=True, legacy_encoding=False)  # float32 unframed samples
+    consumed = NumberAttribute(default=0)  # samples of the pending buffer already endpointed
+    pending_start = NumberAttribute(default=0)  # session sample index of the buffer's start
     centroids = BinaryAttribute(null=True, legacy_encoding=False)  # float32 (n, dim)
     cluster_counts = ListAttribute(of=NumberAttribute, null=True)
     seq = NumberAttribute(default=0)  # deltas sent
@@ -357,3 +363,17 @@ class ConnectionRow(SettingsBoundModel):
     expires_at = TTLAttribute(null=True)
     rev = NumberAttribute(default=0)  # compare-and-set revision
     tenant_index = TenantConnectionsIndex()
+
+
+class StreamAudioRow(SettingsBoundModel):
+    """One frame's decoded audio of a streaming session (16 kHz int16 mono), keyed by the session
+    sample index it starts at. Biometric: encrypted with the platform's key, never logged; deleted
+    once transcribed and with the session, ``expires_at`` (TTL) for connections that vanished."""
+
+    class Meta(_Unbound):
+        table_setting = "stream_audio_table"
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    chunk = UnicodeAttribute(range_key=True)  # f"{first sample:012d}.{token}": sorts by time
+    pcm = BinaryAttribute(legacy_encoding=False)
+    expires_at = TTLAttribute(null=True)

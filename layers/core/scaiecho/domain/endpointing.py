@@ -1,9 +1,10 @@
 """Utterance endpointing for streamed audio: when has a speaker finished a phrase?
 
-Torch-free and stateless between calls (the state is the pending buffer, which the session row
-stores). Each call runs the platform's energy VAD (:mod:`scaiecho.domain.vad`) over the buffer:
-the audio not yet sent to a node plus up to ``context_s`` of audio before it, so the VAD's noise
-floor sees some history. Speech runs closer together than ``endpoint_silence_s`` form one
+Torch-free and stateless between calls. The buffer is the audio not yet sent to a node plus up
+to ``context_s`` of audio before it, so the VAD's noise floor sees some history; its speech runs
+come from the platform's energy VAD (:mod:`scaiecho.domain.vad`), over the whole buffer
+(:func:`endpoint`) or kept frame by frame by a stream (:func:`endpoint_runs` with
+:class:`scaiecho.domain.vad_track.VadTrack`). Speech runs closer together than ``endpoint_silence_s`` form one
 utterance; an utterance is complete once ``endpoint_silence_s`` of non-speech follows it (the
 VAD already adds a 0.2 s hangover to every run), or at ``flush`` (the client closed). An
 utterance longer than ``max_utterance_s`` is cut there, so a monologue without pauses still
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scaiecho.domain.vad import detect_speech
+from scaiecho.domain.vad import HOP_S, detect_speech
 
 RATE = 16_000
+HOP = round(HOP_S * RATE)  # the VAD's frame hop
 
 
 @dataclass(frozen=True)
@@ -46,17 +48,19 @@ class Cut:
 
 def endpoint(samples: np.ndarray, consumed: int, *, flush: bool, cfg: EndpointConfig) -> Cut:
     """Find the complete utterances after ``consumed`` in a 16 kHz mono float buffer."""
-    n = int(samples.size)
+    speech = [(round(s * RATE), round(e * RATE)) for s, e in detect_speech(samples, RATE).segments()]
+    return endpoint_runs(speech, int(samples.size), consumed, flush=flush, cfg=cfg)
+
+
+def endpoint_runs(speech: list[tuple[int, int]], n: int, consumed: int, *, flush: bool,
+                  cfg: EndpointConfig) -> Cut:
+    """:func:`endpoint` from the VAD's speech runs (sample indices) of an ``n``-sample buffer."""
     if n <= consumed:
         return Cut([], consumed, _drop(consumed, cfg))
     silence = round(cfg.endpoint_silence_s * RATE)
     preroll = round(cfg.preroll_s * RATE)
-    hop = round(0.010 * RATE)
-    runs = [
-        (max(round(s * RATE), consumed), min(round(e * RATE), n))
-        for s, e in detect_speech(samples, RATE).segments()
-        if round(e * RATE) > consumed
-    ]
+    hop = HOP
+    runs = [(max(s, consumed), min(e, n)) for s, e in speech if e > consumed]
     groups: list[list[int]] = []
     for start, end in runs:
         if groups and start - groups[-1][1] < silence:
@@ -89,4 +93,5 @@ def endpoint(samples: np.ndarray, consumed: int, *, flush: bool, cfg: EndpointCo
 
 
 def _drop(consumed: int, cfg: EndpointConfig) -> int:
-    return max(0, consumed - round(cfg.context_s * RATE))
+    # whole VAD hops: a stream's VadTrack keeps frames aligned to the buffer's start
+    return max(0, consumed - round(cfg.context_s * RATE)) // HOP * HOP

@@ -71,7 +71,7 @@ class VadResult:
 
     def segments(self) -> list[tuple[float, float]]:
         """Speech regions as (start_s, end_s)."""
-        starts, ends = _runs(self.speech)
+        starts, ends = runs(self.speech)
         return [(s * self.hop_s, e * self.hop_s) for s, e in zip(starts, ends, strict=True)]
 
 
@@ -118,6 +118,17 @@ def band_powers(frames: np.ndarray, sample_rate: int, band_hz: tuple[float, floa
 def classify_frames(power: np.ndarray, decision_power: np.ndarray, cfg: VadConfig) -> VadResult:
     """The VAD decision: ``decision_power`` (band energy) decides, ``power`` (full-band) and the
     noise floor (on the ``decision_power`` scale) are kept for level and SNR measurements."""
+    speech, floor_db = decide(decision_power, cfg)
+    return VadResult(
+        speech=speech,
+        power=power,
+        noise_floor=10.0 ** (floor_db / 10.0),
+        band_power=decision_power,
+    )
+
+
+def decide(decision_power: np.ndarray, cfg: VadConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Speech decision per frame from the in-band power alone, and the noise floor (dB)."""
     n = decision_power.size
     db = 10.0 * np.log10(decision_power + _EPS)
     smooth = _moving_average(db, 5)
@@ -136,12 +147,7 @@ def classify_frames(power: np.ndarray, decision_power: np.ndarray, cfg: VadConfi
     speech = _hysteresis(above_low, above_high)
     speech = _drop_short_runs(speech, max(1, round(cfg.min_run_s / HOP_S)))
     speech = _dilate(speech, before=round(cfg.onset_pad_s / HOP_S), after=round(cfg.hangover_s / HOP_S))
-    return VadResult(
-        speech=speech,
-        power=power,
-        noise_floor=10.0 ** (floor_db / 10.0),
-        band_power=decision_power,
-    )
+    return speech, floor_db
 
 
 def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
@@ -163,7 +169,7 @@ def _running_min(x: np.ndarray, width: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(xp, width).min(axis=1)
 
 
-def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Start (inclusive) and end (exclusive) indices of the True runs."""
     d = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
     return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
@@ -171,7 +177,7 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Keep the runs of ``low`` that contain at least one ``high`` frame."""
-    starts, ends = _runs(low)
+    starts, ends = runs(low)
     if starts.size == 0:
         return np.zeros_like(low, dtype=bool)
     hits = np.concatenate(([0], np.cumsum(high & low)))
@@ -180,13 +186,13 @@ def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
 
 
 def _drop_short_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
-    starts, ends = _runs(mask)
+    starts, ends = runs(mask)
     keep = (ends - starts) >= min_len
     return _fill_runs(mask.size, starts[keep], ends[keep])
 
 
 def _dilate(mask: np.ndarray, *, before: int, after: int) -> np.ndarray:
-    starts, ends = _runs(mask)
+    starts, ends = runs(mask)
     return _fill_runs(mask.size, np.maximum(starts - before, 0), np.minimum(ends + after, mask.size))
 
 

@@ -3,10 +3,11 @@
 The same code runs behind API Gateway (one Lambda invocation per route event, replies through
 ``@connections``) and behind the local gateway (:mod:`scaiecho.local.gateway`). Nothing lives in
 memory between frames: the session row (DynamoDB ``connections``) carries the open parameters,
-the decoder state, the audio of the utterance in progress, the session's voice clusters and the
-delta counter, and is written back with a compare-and-set.
+the decoder state, the VAD state and chunk keys of the utterance in progress, the session's voice
+clusters and the delta counter, and is written back with a compare-and-set; the audio itself is
+one item per frame (:mod:`scaiecho.adapters.connections`).
 
-Per audio frame: decode to 16 kHz PCM, append to the pending buffer, endpoint (VAD + pause).
+Per audio frame: decode to 16 kHz PCM, store it, extend the VAD over it alone, endpoint (pause).
 Each complete utterance is recognised by the session's backend
 (:mod:`scaiecho.services.stream_recognition`), labelled
 (:mod:`scaiecho.services.stream_labels`) and sent as a delta. This module is the frame protocol:
@@ -20,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from scaiecho.adapters.connections import ConnectionStore, StreamSession
+from scaiecho.adapters.connections import ConnectionStore, StreamSession, chunks_before
 from scaiecho.adapters.replies import ReplyPort
 from scaiecho.audio.stream import PcmState, feed, from_record, pcm_to_float, to_record
 from scaiecho.domain.auth import Principal, Scope, parse_scopes
-from scaiecho.domain.endpointing import EndpointConfig, endpoint
+from scaiecho.domain.endpointing import EndpointConfig, endpoint_runs
 from scaiecho.domain.streaming import (
     AudioFrame,
     Backend,
@@ -37,6 +38,7 @@ from scaiecho.domain.streaming import (
     parse_frame,
     ready_frame,
 )
+from scaiecho.domain.vad_track import VadTrack
 from scaiecho.errors import TooManyRequests
 from scaiecho.observability import get_logger
 from scaiecho.services import stream_labels
@@ -78,6 +80,13 @@ def connect(connection_id: str, principal: Principal, reply_endpoint: str | None
 def disconnect(connection_id: str, store: ConnectionStore | None = None) -> None:
     """$disconnect (client left, network dropped, or we closed): the session and its audio go."""
     (store or ConnectionStore()).delete(connection_id)
+
+
+@dataclass(frozen=True)
+class _Appended:
+    utterances: list[PendingUtterance]
+    written: list[str]  # audio chunks this attempt stored: deleted again if its save loses
+    released: list[str]  # chunks the saved session no longer needs: deleted after the save
 
 
 @dataclass
@@ -171,10 +180,14 @@ class StreamSessionHandler:
     def _audio(self, session: StreamSession, data: bytes, received_at: float | None = None) -> None:
         if not session.is_open:
             raise StreamError("not_open", 'send {"type": "open", ...} before audio', fatal=True)
-        saved = self._saved(session, lambda s: self._append(s, data, flush=False))
+        cid = session.connection_id
+        saved = self._saved(session, lambda s: self._append(s, data, flush=False),
+                            undo=lambda lost: self.store.delete_audio(cid, lost.written))
         if saved is None:
             return  # disconnected meanwhile: nothing to answer
-        session, utterances = saved
+        session, appended = saved
+        self.store.delete_audio(cid, appended.released)
+        utterances = appended.utterances
         self._deliver(session, utterances)
         if utterances and received_at is not None:
             self._report_lag(session.connection_id, time.time() - received_at)
@@ -192,8 +205,8 @@ class StreamSessionHandler:
     def _close(self, session: StreamSession) -> None:
         cid = session.connection_id
         if session.is_open:
-            utterances = self._append(session, b"", flush=True)
-            session.pending, session.consumed = b"", 0
+            utterances = self._append(session, b"", flush=True).utterances
+            session.vad, session.chunks, session.consumed = VadTrack.empty(), [], 0
             if self.store.save(session):
                 self._deliver(session, utterances)
         self.replies.send(cid, closed_frame())
@@ -208,25 +221,33 @@ class StreamSessionHandler:
         get_logger().info("stream error", extra={"code": exc.code, "fatal": exc.fatal})
 
     # ------------------------------------------------------------------ audio → utterances
-    def _append(self, session: StreamSession, data: bytes, *, flush: bool) -> list[PendingUtterance]:
+    def _append(self, session: StreamSession, data: bytes, *, flush: bool) -> _Appended:
         state = from_record(session.pcm or {}, session.pcm_bytes)
         state, pcm = feed(state, data) if data else (state, b"")
         session.pcm, session.pcm_bytes = to_record(state)
-        buffer = session.pending + pcm
+        cid, written = session.connection_id, []
+        if pcm:
+            written.append(self.store.put_audio(cid, session.pending_start + session.vad.samples, pcm))
+            session.chunks = [*session.chunks, *written]
+            session.vad = session.vad.extend(pcm_to_float(pcm))
         settings = get_settings()
         cfg = EndpointConfig(endpoint_silence_s=settings.stream_endpoint_silence_s,
                              max_utterance_s=settings.stream_max_utterance_s)
-        cut = endpoint(pcm_to_float(buffer), session.consumed, flush=flush, cfg=cfg)
+        cut = endpoint_runs(session.vad.speech(), session.vad.samples, session.consumed, flush=flush, cfg=cfg)
+        start = session.pending_start
         utterances = [
-            PendingUtterance(buffer[2 * u.start:2 * u.end], session.pending_start + u.start,
-                             session.pending_start + u.end)
+            PendingUtterance(self.store.read_audio(cid, session.chunks, start + u.start, start + u.end),
+                             start + u.start, start + u.end)
             for u in cut.utterances
         ]
-        session.pending = buffer[2 * cut.drop:]
+        end = start + session.vad.samples
+        session.vad = session.vad.drop(cut.drop)
         session.consumed = cut.consumed - cut.drop
         session.pending_start += cut.drop
+        released = chunks_before(session.chunks, end, session.pending_start)
+        released_keys, session.chunks = session.chunks[:released], session.chunks[released:]
         session.last_activity = time.time()
-        return utterances
+        return _Appended(utterances, written, released_keys)
 
     # ------------------------------------------------------------------ utterances → deltas
     def _deliver(self, session: StreamSession, utterances: list[PendingUtterance]) -> None:
@@ -263,14 +284,17 @@ class StreamSessionHandler:
         """The caller's active voice profile (read per delivery: it may be deleted mid-session)."""
         return match_candidate(session.tenant_id, session.user_id)
 
-    def _saved(self, session: StreamSession,
-               change: Callable[[StreamSession], T]) -> tuple[StreamSession, T] | None:
+    def _saved(self, session: StreamSession, change: Callable[[StreamSession], T],
+               undo: Callable[[T], None] | None = None) -> tuple[StreamSession, T] | None:
         """Apply ``change`` and save with a compare-and-set, re-reading the session and applying
-        it again when another frame saved first; None when the session is gone."""
+        it again when another frame saved first (``undo`` cleans up after a lost attempt's
+        side effects); None when the session is gone."""
         for _ in range(_CAS_ATTEMPTS):
             result = change(session)
             if self.store.save(session):
                 return session, result
+            if undo is not None:
+                undo(result)
             reloaded = self.store.get(session.connection_id)
             if reloaded is None:
                 return None
