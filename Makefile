@@ -36,8 +36,9 @@ bench: model-dir  ## benchmarks: engine (DER of 3 paths, RTF, identification, RS
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho_node.calibrate_consent --readers 0 --out .bench/latest.json
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho_node.asr_window --out .bench/latest.json
 
-bench-load: model-dir  ## load: N concurrent real-time streams, M concurrent enrollments, both at once (loopback, bounded); .bench/latest.json
+bench-load: model-dir  ## load: N concurrent real-time streams, M concurrent enrollments, both at once (loopback, bounded), API cost per stream frame; .bench/latest.json
 	@SCAIECHO_MODEL_DIR=$(abspath $(MODEL_DIR)) $(PY) -m scaiecho.local.bench_load --out .bench/latest.json $(LOAD_ARGS)
+	@$(PY) -m scaiecho.local.bench_frames --out .bench/latest.json
 
 build: setup  ## sam build (in its own venv)
 	@bash .ci/validate.sh build
