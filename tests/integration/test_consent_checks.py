@@ -86,6 +86,9 @@ def test_consent_saying_something_else_is_refused_with_what_was_heard(
     assert err["details"]["heard"] == CONSENT_TEXT
     assert err["details"]["text_check"]["score"] < 0.5
     assert stored_objects(aws) == [] and speaker_rows(aws) == []
+    # heard in Whisper's short window first; refused only once the full window agrees
+    windows = [r["window"] for r in speech_node.node.requests if r["action"] == "transcribe"]  # type: ignore[attr-defined]
+    assert windows == ["short", "full"]
 
 
 def test_text_check_tolerates_case_punctuation_numbers_and_the_name(

@@ -46,6 +46,10 @@ class FakeEngine:
     def evict(self, speaker_ids: Any) -> Result:
         return Result(wire.EvictResult(evicted=list(speaker_ids), not_held=[]))
 
+    def transcribe(self, audio: DecodedAudio, language: str | None = None, **options: Any) -> Result:
+        self.calls.append(("transcribe", options))
+        return Result(wire.TranscribeResult(segments=[]))
+
 
 def wav_bytes(seconds: float = 1.0) -> bytes:
     buf = io.BytesIO()
@@ -204,3 +208,13 @@ def test_a_decode_bomb_is_cut_off_at_the_actions_limit(
         assert dispatcher.engine.calls == []  # type: ignore[attr-defined]
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("window", "short_window"), [("short", True), ("full", False), (None, None)])
+def test_transcribe_passes_the_window_asked_for(dispatcher: Dispatcher, window: str | None,
+                                                short_window: bool | None) -> None:
+    payload = {"action": "transcribe", "audio": {"b64": b64(wav_bytes())}, "word_timestamps": False}
+    status, body = dispatcher.handle({**payload, "window": window} if window else payload)
+    assert status == 200, body
+    assert dispatcher.engine.calls[-1] == (  # type: ignore[attr-defined]
+        "transcribe", {"word_timestamps": False, "short_window": short_window})

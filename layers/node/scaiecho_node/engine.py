@@ -151,16 +151,18 @@ class Engine:
         )
 
     def transcribe(
-        self, audio: DecodedAudio, language: str | None = None, *, word_timestamps: bool = True
+        self, audio: DecodedAudio, language: str | None = None, *, word_timestamps: bool = True,
+        short_window: bool | None = None,
     ) -> TranscribeResult:
         """Speech-to-text, with word timestamps unless asked not to (faster-whisper; loaded on
-        first use)."""
+        first use); ``short_window`` as :meth:`scaiecho_node.asr.Transcriber.transcribe`."""
         self._check_rate(audio)
         with self._asr_lock:
             if self._asr is None:
                 path = resolve_asr_model(self.settings.asr_model, self.settings.model_dir)
                 self._asr = Transcriber(path, num_threads=self.settings.num_threads)
-        return self._asr.transcribe(audio, language, word_timestamps=word_timestamps)
+        return self._asr.transcribe(audio, language, word_timestamps=word_timestamps,
+                                    short_window=short_window)
 
     def diarize(
         self,

@@ -11,6 +11,7 @@ Request::
      "min_speakers": 1, "max_speakers": 4, "num_speakers": null,     # diarize
      "speaker_ids": ["..."],                                          # evict
      "language": "en" | null, "word_timestamps": true,                 # transcribe
+     "window": "short" | "full" | null,                               # transcribe
      "priority": "realtime" | "interactive" | "batch"}                # default interactive
 
 ``priority`` orders work on the node's models (scheduling.py): live stream utterances
@@ -73,7 +74,7 @@ class SupportsEngine(Protocol):
     def diarize(self, audio: DecodedAudio, candidates: Any = ..., *, min_speakers: int | None = ...,
                 max_speakers: int | None = ..., num_speakers: int | None = ...) -> Replies: ...
     def transcribe(self, audio: DecodedAudio, language: str | None = ..., *,
-                   word_timestamps: bool = ...) -> Replies: ...
+                   word_timestamps: bool = ..., short_window: bool | None = ...) -> Replies: ...
     def health(self) -> Replies: ...
     def evict(self, speaker_ids: Any) -> Replies: ...
 
@@ -162,9 +163,11 @@ class Dispatcher:
                 result = self.engine.evict(speaker_ids)
             case EmbedRequest(audio=audio):
                 result = self.engine.embed(self._audio(audio, _embed_limit_s()))
-            case TranscribeRequest(audio=audio, language=language, word_timestamps=words):
-                result = self.engine.transcribe(self._audio(audio, _job_limit_s()), language,
-                                                word_timestamps=words)
+            case TranscribeRequest(audio=audio, language=language, word_timestamps=words,
+                                   window=window):
+                result = self.engine.transcribe(
+                    self._audio(audio, _job_limit_s()), language, word_timestamps=words,
+                    short_window=None if window is None else window == "short")
             case DiarizeRequest():
                 result = self.engine.diarize(
                     self._audio(request.audio, _job_limit_s()),

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
@@ -154,10 +154,10 @@ class NodeClient:
         return self._invoke(endpoint_name, EmbedRequest(audio=audio, priority=priority), EmbedResult)
 
     def transcribe(self, endpoint_name: str, audio: Audio, *, language: str | None = None,
-                   word_timestamps: bool = True, priority: Priority = "interactive"
-                   ) -> TranscribeResult:
-        request = TranscribeRequest(audio=audio, language=language,
-                                    word_timestamps=word_timestamps, priority=priority)
+                   word_timestamps: bool = True, priority: Priority = "interactive",
+                   window: Literal["short", "full"] | None = None) -> TranscribeResult:
+        request = TranscribeRequest(audio=audio, language=language, word_timestamps=word_timestamps,
+                                    priority=priority, window=window)
         return self._invoke(endpoint_name, request, TranscribeResult)
 
     def diarize(self, endpoint_name: str, audio: Audio, *, candidates: Sequence[Candidate] = (),

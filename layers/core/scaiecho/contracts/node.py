@@ -164,6 +164,9 @@ class TranscribeRequest(_Request):
     audio: Audio
     language: StrictStr | None = None  # None: detected (multilingual models) or the model's own
     word_timestamps: StrictBool = True
+    # Whisper's encoder window for short audio without word timestamps: "short" (10 s, a quarter
+    # of the work) or "full" (30 s); None: short for realtime work, else full (scaiecho_node.asr)
+    window: Literal["short", "full"] | None = None
 
 
 NodeRequest = Annotated[
