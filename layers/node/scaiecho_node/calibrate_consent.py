@@ -17,6 +17,9 @@ Protocol (one utterance per reader, so each utterance is split at its middle):
   self-consistency plus the normaliser, not its absolute error: the committed threshold keeps
   a wide margin under the genuine scores for that reason (tests/fixtures consent clips, with
   their real LibriSpeech transcripts, are checked in tests/node/test_consent_checks_model.py).
+  Each recording is transcribed as intake does it: in Whisper's short window first (recordings
+  up to 9 s), and again in the full window when that text fails the check; the keys report how
+  often genuine consents needed the second pass and what each window cost.
 - duplicate voice: each reader's first half is "enrolled"; each second half is a new enrollment.
   A false accept (= a wrong 409) is another reader's enrolled voice at or over the threshold;
   a false reject (= a duplicate not caught) is the reader's own voice under it.
@@ -47,7 +50,10 @@ class Reader:
     reference: np.ndarray  # embedding of the first half
     consent: np.ndarray  # embedding of the second half
     claimed: str  # words heard in the whole utterance, timed in the second half
-    heard: str  # the second half transcribed on its own
+    heard: str  # the second half transcribed on its own, full window
+    heard_short: str  # ... and in the short window (the same for a half over 9 s)
+    seconds_full: float  # what each transcription took
+    seconds_short: float
 
 
 def measure(engine: Any, data: Path, readers: int) -> list[Reader]:
@@ -64,13 +70,21 @@ def measure(engine: Any, data: Path, readers: int) -> list[Reader]:
         cut_s = half / audio.sample_rate
         whole = engine.transcribe(audio, "en")
         claimed = " ".join(w.word.strip() for s in whole.segments for w in s.words if w.start >= cut_s)
-        # as intake asks: text only, in the full 30 s window
-        heard_segments = engine.transcribe(second, "en", word_timestamps=False).segments
-        heard = " ".join(s.text.strip() for s in heard_segments)
+        # as intake asks: text only, in the short window, then the full one if the text fails
+        t0 = time.perf_counter()
+        heard = _text(engine.transcribe(second, "en", word_timestamps=False, short_window=False))
+        t1 = time.perf_counter()
+        heard_short = _text(engine.transcribe(second, "en", word_timestamps=False, short_window=True))
+        t2 = time.perf_counter()
         out.append(Reader(path.name.split("-")[0], np.asarray(engine.embed(first).embedding),
-                          np.asarray(engine.embed(second).embedding), claimed, heard))
+                          np.asarray(engine.embed(second).embedding), claimed, heard, heard_short,
+                          t1 - t0, t2 - t1))
         print(f"{len(out)} {path.name}", file=sys.stderr, flush=True)
     return out
+
+
+def _text(result: Any) -> str:
+    return " ".join(s.text.strip() for s in result.segments)
 
 
 def rates(readers: list[Reader], voice_threshold: float, text_threshold: float,
@@ -89,8 +103,17 @@ def rates(readers: list[Reader], voice_threshold: float, text_threshold: float,
     # (the whole-utterance ASR timed only a word or two after the middle), not a text trial.
     texted = [r for r in readers if len(words(r.claimed)) >= MIN_CLAIMED_WORDS]
     m = len(texted)
-    text = np.array([[coverage(texted[j].claimed, texted[i].heard) for j in range(m)]
-                     for i in range(m)])  # (recording i, claimed text of reader j)
+
+    def as_intake(recording: Reader, claimed: str) -> tuple[float, bool]:
+        """(coverage, whether the full window was needed) as intake checks a recording."""
+        short = coverage(claimed, recording.heard_short)
+        if short >= text_threshold:
+            return short, False
+        return coverage(claimed, recording.heard), True
+
+    trials = [[as_intake(texted[i], texted[j].claimed) for j in range(m)] for i in range(m)]
+    text = np.array([[c for c, _ in row] for row in trials])  # (recording i, claimed text of j)
+    retried = np.array([[r for _, r in row] for row in trials])
     genuine_text = np.diag(text)
     other_text = text[~np.eye(m, dtype=bool)]
     best_other = np.where(off, cos, -np.inf).max(axis=1)  # best enrolled voice that is not theirs
@@ -109,6 +132,9 @@ def rates(readers: list[Reader], voice_threshold: float, text_threshold: float,
         "consent_text_genuine_coverage_p05": float(np.percentile(genuine_text, 5)),
         "consent_text_genuine_coverage_min": float(genuine_text.min()),
         "consent_text_other_coverage_max": float(other_text.max()),
+        "consent_text_genuine_full_window_retry_rate": float(np.mean(np.diag(retried))),
+        "consent_transcribe_s_full_window": round(float(np.mean([r.seconds_full for r in readers])), 3),
+        "consent_transcribe_s_short_window": round(float(np.mean([r.seconds_short for r in readers])), 3),
         "duplicate_voice_threshold": duplicate_threshold,
         "duplicate_voice_false_accept_rate": float(np.mean(best_other >= duplicate_threshold)),
         "duplicate_voice_false_reject_rate": float(np.mean(genuine_voice < duplicate_threshold)),
@@ -157,18 +183,20 @@ def _cached(path: Path, count: int) -> list[Reader] | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    if data.get("readers_requested") != count:
+    if data.get("readers_requested") != count or data.get("version") != 2:
         return None
     return [Reader(r["reader"], np.asarray(r["reference"]), np.asarray(r["consent"]), r["claimed"],
-                   r["heard"]) for r in data["readers"]]
+                   r["heard"], r["heard_short"], r["seconds_full"], r["seconds_short"])
+            for r in data["readers"]]
 
 
 def _store(path: Path, count: int, readers: list[Reader]) -> None:
     # Embeddings of public LibriSpeech readers (dev data), cached so thresholds can be re-tried.
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"readers_requested": count, "readers": [
+    path.write_text(json.dumps({"version": 2, "readers_requested": count, "readers": [
         {"reader": r.reader, "reference": r.reference.tolist(), "consent": r.consent.tolist(),
-         "claimed": r.claimed, "heard": r.heard} for r in readers]}))
+         "claimed": r.claimed, "heard": r.heard, "heard_short": r.heard_short,
+         "seconds_full": r.seconds_full, "seconds_short": r.seconds_short} for r in readers]}))
 
 
 if __name__ == "__main__":
