@@ -8,7 +8,10 @@ Three phases on one real stack (two pyannote nodes, the real API and WebSocket g
 1. **Streams.** For each N in ``--streams``: N real-time paced WebSocket streams of real speech
    at once (diarize on, two readers enrolled). Per N: delta latency p50/p95 (audio end of an
    utterance → its delta), deltas, refusals (``capacity_exhausted`` at open), ``falling_behind``
-   frames, errors and dropped connections.
+   frames, errors and dropped connections. Every stream sends the same recording from the same
+   instant, so every utterance of every stream ends at once: the worst case for the nodes. For
+   each N in ``--staggered`` the same again with stream i starting i x ``STAGGER_S`` later, as
+   independent conversations do (``load_streams_<N>_staggered_delta_*``).
 2. **Enrollments.** M enrollments of real speech submitted at once: the intake's answer time,
    how many answered ``ready``/``pending``/``failed``, and time to ``ready`` for all of them
    (pending ones polled until they settle), p50/p95.
@@ -44,6 +47,7 @@ from scaiecho.local.bench import (
 )
 
 LATENCY_GOAL_S = 1.5
+STAGGER_S = 1.0  # start offset between staggered streams (a typical utterance lasts 2-5 s)
 _ENROLL_ERRORS: list[str] = []  # what refused enrollments said, reported as load_enroll_errors
 ENROLL_SETTLE_TIMEOUT_S = 300.0
 PING_INTERVAL_S = 1.0
@@ -60,11 +64,12 @@ class StreamOutcome:
     dropped: bool = False
 
 
-def _one_stream(stack: Any, recording: Any) -> StreamOutcome:
+def _one_stream(stack: Any, recording: Any, delay_s: float = 0.0) -> StreamOutcome:
     from websockets.exceptions import ConnectionClosedError
 
     from scaiecho.local.stream_client import stream_samples
 
+    time.sleep(delay_s)
     out = StreamOutcome()
     try:
         result = stream_samples(stack.stream_url, stack.demo_api_key, recording, diarize=True,
@@ -95,9 +100,9 @@ def _one_stream(stack: Any, recording: Any) -> StreamOutcome:
     return out
 
 
-def _streams_at_once(stack: Any, recording: Any, n: int) -> list[StreamOutcome]:
+def _streams_at_once(stack: Any, recording: Any, n: int, stagger_s: float = 0.0) -> list[StreamOutcome]:
     with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(lambda _: _one_stream(stack, recording), range(n)))
+        return list(pool.map(lambda i: _one_stream(stack, recording, i * stagger_s), range(n)))
 
 
 def _stream_keys(prefix: str, outcomes: list[StreamOutcome]) -> dict[str, Any]:
@@ -219,7 +224,7 @@ class KeepaliveProbe:
 
 
 def bench_load(model_dir: str | None, stream_levels: list[int], enrollments: int,
-               mixed_streams: int) -> dict[str, Any]:
+               mixed_streams: int, staggered_levels: list[int] | None = None) -> dict[str, Any]:
     from scaiecho.local.stack import say
 
     results: dict[str, Any] = {"load_latency_goal_s": LATENCY_GOAL_S}
@@ -238,6 +243,10 @@ def bench_load(model_dir: str | None, stream_levels: list[int], enrollments: int
                     and not keys[f"load_streams_{n}_delta_refused"]):
                 held = max(held, n)
         results["load_streams_held_p95_goal"] = held
+        for n in staggered_levels or []:
+            say(f"bench-load: {n} concurrent stream(s), started {STAGGER_S:g} s apart")
+            results.update(_stream_keys(f"load_streams_{n}_staggered_delta",
+                                        _streams_at_once(stack, recording, n, STAGGER_S)))
         if enrollments:
             say(f"bench-load: {enrollments} concurrent enrollments")
             results.update(_enrollments_at_once(http, enrollments, "load_enroll"))
@@ -260,14 +269,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m scaiecho.local.bench_load", description=__doc__)
     parser.add_argument("--out", default=".bench/latest.json")
     parser.add_argument("--streams", default="1,2,4,6", help="comma-separated concurrent stream counts")
+    parser.add_argument("--staggered", default="4",
+                        help="comma-separated stream counts to run again with staggered starts")
     parser.add_argument("--enrollments", type=int, default=20)
     parser.add_argument("--mixed-streams", type=int, default=2)
     parser.add_argument("--model-dir", default=os.environ.get("SCAIECHO_MODEL_DIR"))
     args = parser.parse_args()
     levels = [int(x) for x in args.streams.split(",") if x.strip()]
-    if not levels or min(levels) < 1 or max(levels) > 16 or not 0 <= args.enrollments <= 50:
+    staggered = [int(x) for x in args.staggered.split(",") if x.strip()]
+    if (not levels or min(levels + staggered) < 1 or max(levels + staggered) > 16
+            or not 0 <= args.enrollments <= 50):
         parser.error("streams must be 1-16 each, enrollments 0-50 (the bench is bounded)")
-    results = bench_load(args.model_dir, levels, args.enrollments, args.mixed_streams)
+    results = bench_load(args.model_dir, levels, args.enrollments, args.mixed_streams, staggered)
     merge_results(Path(args.out), results)
     print_results("load benchmark (embedded default, loopback)", results)
     return 0
