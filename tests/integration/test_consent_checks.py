@@ -253,3 +253,38 @@ def test_intake_checks_spread_over_the_online_nodes(
                        if r["action"] == "transcribe")
             checked_on.add(embed_node)
     assert checked_on == {"node-1", "node-2"}
+
+
+@pytest.mark.parametrize("other_version", ["contract-1", "contract-2"])
+def test_intake_records_the_consent_embedding_on_every_node_with_the_same_model(
+        api: Any, aws: Any, enroll_key: str, speech_node: SpeechScript, other_version: str) -> None:
+    """The consent check's reference embedding is the voiceprint on its node and on every online
+    node running the same model version; only a node with another model embeds the reference
+    itself (the fan-out, by S3 reference)."""
+    from scaiecho.adapters.nodes import NodeStore
+    from scaiecho.contracts.node import HealthResult
+    from tests.contract_node import registered
+
+    def health(version: str) -> Any:  # a node reports the model version its embeddings carry
+        return 200, {"data": HealthResult(model_id="contract-node", model_version=version).model_dump()}
+
+    second = SpeechScript(model_version=other_version)
+    with registered({**second.answers(), "health": health(other_version)}, node_id="node-2",
+                    online=True) as node_2:
+        nodes = {"node-1": speech_node.node, "node-2": node_2}  # type: ignore[attr-defined]
+        nodes["node-1"].answers["health"] = health("contract-1")
+        for node_id, version in (("node-1", "contract-1"), ("node-2", other_version)):
+            NodeStore().record_probe(node_id, online=True, error=None, health=HealthResult(
+                model_id="contract-node", model_version=version))
+        resp = enroll(api, enroll_key)
+        assert resp.status_code == 201, resp.text
+        data = resp.json()["data"]
+        assert data["enrollment_status"] == "ready"
+        assert sorted(data["enrolled_on"]) == ["node-1", "node-2"]
+        fan_out = {n: [r for r in node.requests if r["action"] == "embed" and "s3" in r["audio"]]
+                   for n, node in nodes.items()}
+    checked_on = api.get(f"{SPEAKERS}/{data['speaker_id']}/consent",
+                         headers=auth(enroll_key)).json()["data"]["checked_on_node"]
+    other = "node-2" if checked_on == "node-1" else "node-1"
+    assert fan_out[checked_on] == []
+    assert len(fan_out[other]) == (0 if other_version == "contract-1" else 1)

@@ -222,18 +222,22 @@ def _enroll(
 
 def _fan_out_after_consent(speaker: Speaker, verdict: ConsentVerdict) -> list[str] | None:
     """The consent check embedded the reference on ``verdict.node_id``: with one sample, that is
-    the speaker's voiceprint there, so it is recorded now and the fan-out embeds on the other
-    online nodes only (a fifth of an intake's node work; None: all nodes, as before)."""
-    recorded = record_voiceprint(
-        tenant_id=speaker.tenant_id, speaker_id=speaker.speaker_id, node_id=verdict.node_id,
-        vector=verdict.reference, model_id=verdict.model_id, model_version=verdict.model_version,
-        sample_ids=[s.sample_id for s in speaker.samples],
-    )
-    if not recorded:
-        return None
-    others = [n.node_id for n in NodeStore().list()
-              if n.status == "online" and n.node_id != verdict.node_id]
-    return others or None
+    the speaker's voiceprint there, and on every online node running the same model and version
+    (the same weights give the same embedding), so it is recorded on those now. The fan-out
+    embeds only on online nodes with another model (none: [], it just settles the status; None:
+    all nodes, as before, when the speaker was erased meanwhile)."""
+    others = [n for n in NodeStore().list() if n.status == "online" and n.node_id != verdict.node_id]
+    same_model = [verdict.node_id] + [
+        n.node_id for n in others if verdict.model_version
+        and (n.model_id, n.model_version) == (verdict.model_id, verdict.model_version)]
+    for node_id in same_model:
+        if not record_voiceprint(
+            tenant_id=speaker.tenant_id, speaker_id=speaker.speaker_id, node_id=node_id,
+            vector=verdict.reference, model_id=verdict.model_id, model_version=verdict.model_version,
+            sample_ids=[s.sample_id for s in speaker.samples],
+        ):
+            return None
+    return [n.node_id for n in others if n.node_id not in same_model]
 
 
 def _require_valid_consent(

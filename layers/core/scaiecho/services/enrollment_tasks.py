@@ -63,7 +63,7 @@ def probe(nodes: list[Node]) -> tuple[list[Node], list[dict[str, str]]]:
 
 def find_candidates(node_ids: list[str] | None) -> dict[str, Any]:
     nodes = NodeStore().list()
-    if node_ids:
+    if node_ids is not None:  # None: every node; [] none (intake recorded them all already)
         wanted = set(node_ids)
         nodes = [n for n in nodes if n.node_id in wanted]
     online, unavailable = probe(nodes)
