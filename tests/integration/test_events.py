@@ -25,8 +25,9 @@ def test_every_function_has_events() -> None:
 @pytest.fixture
 def speaker_id(api: Any, make_key: Any) -> str:
     """A speaker whose only node went away: intake checks its consent on a scripted node (whose
-    embedding of the reference is the voiceprint there, so it is ``ready``; the fan-out's own
-    embedding fails), then the node is deregistered."""
+    embedding of the reference is the voiceprint there, so it is ``ready``; with no other node
+    there is nothing to fan out, and any embedding by S3 reference would fail), then the node is
+    deregistered."""
     failing = (500, {"error": {"code": "node_failure", "message": "down"}})
     with registered(SpeechScript().wrap({"embed": failing}), online=True, node_id="node-check"):
         sid = create(api, make_key("acme", "scaiecho:enroll"))
