@@ -70,6 +70,7 @@ def find_candidates(node_ids: list[str] | None) -> dict[str, Any]:
     return {
         "candidates": [{"node_id": n.node_id, "endpoint_name": n.endpoint_name} for n in online],
         "unavailable": unavailable,
+        "any": bool(online),  # for the workflow's choice: moto cannot test an empty list's [0]
     }
 
 
