@@ -14,8 +14,11 @@ pipeline can pass per-speaker frame weights (masks) like it does for WeSpeaker m
 
 from __future__ import annotations
 
+import threading
+import warnings
 from collections import OrderedDict
 from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -224,6 +227,17 @@ class CAMPPlusTrunk(nn.Module):
         return self.xvector(self.head(fbank.permute(0, 2, 1)))
 
 
+class _Frames(nn.Module):
+    """The trunk's ``frames`` as a module's forward, for tracing."""
+
+    def __init__(self, trunk: CAMPPlusTrunk) -> None:
+        super().__init__()
+        self.trunk = trunk
+
+    def forward(self, fbank: torch.Tensor) -> torch.Tensor:
+        return self.trunk.frames(fbank)
+
+
 class CAMPPlusEmbedding(Model):
     """pyannote ``Model`` wrapping CAM++: waveform → fbank → trunk → weighted stats → dense+BN.
 
@@ -266,6 +280,10 @@ class CAMPPlusEmbedding(Model):
         self._hop = int(sample_rate * frame_shift / 1000)
         self.campplus = CAMPPlusTrunk(feat_dim=num_mel_bins, embedding_size=embedding_size)
         self.stats_pool = StatsPool()
+        # inference copy of the trunk (see _inference_trunk); a plain dict so that it is
+        # neither a registered submodule nor part of the state dict
+        self._frozen: dict[str, Any] = {}
+        self._frozen_lock = threading.Lock()
 
     @property
     def dimension(self) -> int:
@@ -284,7 +302,51 @@ class CAMPPlusEmbedding(Model):
 
     def forward_frames(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, 1, samples) → (batch, channels, frames) trunk features (before pooling)."""
-        return self.campplus.frames(self.compute_fbank(waveforms))
+        fbank = self.compute_fbank(waveforms)
+        if self.training or torch.is_grad_enabled():
+            return self.campplus.frames(fbank)
+        return self._inference_trunk()(fbank)
+
+    def _inference_trunk(self) -> Any:
+        """The trunk traced, frozen and optimised for inference (BatchNorm folded into the
+        convolutions that precede it, oneDNN layouts on CPU): ~25 % less time per chunk on 2
+        cores, same frames to within 3e-5 (tests/node/test_campplus.py). Built on first use
+        from the weights loaded then, per device and dtype; shapes stay dynamic."""
+        weight = next(self.parameters())
+        key = f"{weight.device}/{weight.dtype}"
+        with self._frozen_lock:
+            trunk = self._frozen.get(key)
+            if trunk is None:
+                example = torch.zeros(
+                    1, 300, self.hparams["num_mel_bins"], device=weight.device, dtype=weight.dtype
+                )
+                with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # TracerWarnings about shape arithmetic
+                    traced = torch.jit.trace(_Frames(self.campplus).eval(), example)
+                    trunk = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+                self._frozen[key] = trunk
+            return trunk
+
+    # the frozen copy holds the weights as constants: drop it whenever they may change
+    # (.to() is no such moment: pyannote calls it on every Inference it builds)
+    def train(self, mode: bool = True) -> CAMPPlusEmbedding:
+        if mode:
+            self._frozen.clear()
+        return super().train(mode)
+
+    def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        self._frozen.clear()
+        return super().load_state_dict(*args, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        state["_frozen"] = {}
+        state.pop("_frozen_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._frozen_lock = threading.Lock()
 
     def forward_embedding(
         self, frames: torch.Tensor, weights: torch.Tensor | None = None
