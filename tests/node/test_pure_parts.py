@@ -51,3 +51,29 @@ def test_simulated_conversation_reference_is_consistent() -> None:
     assert conv.rttm().startswith("SPEAKER c0 1 ")
     assert speech_spans(tone)[0][0] == pytest.approx(0.0)
     assert len(speech_spans(tone)) == 2
+
+
+def test_lever_keys_move_one_lever_at_a_time(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Calibration rows from before the linkage lever (no "method") count as centroid."""
+    import json
+
+    from scaiecho_node import modeldir
+    from scaiecho_node.bench import lever_keys
+
+    def row(step, threshold, mcs, der, method=None):  # type: ignore[no-untyped-def]
+        r = {"step": step, "gain": "none", "threshold": threshold, "min_cluster_size": mcs, "der": der}
+        return r if method is None else {**r, "method": method}
+
+    chosen = (modeldir.SEGMENTATION_STEP, modeldir.CLUSTERING_THRESHOLD, modeldir.MIN_CLUSTER_SIZE)
+    rows = [row(0.25, 0.75, 2, 0.31), row(chosen[0], 0.75, 2, 0.30),
+            row(0.25, 0.75, chosen[2], 0.34), row(*chosen, 0.28, method=modeldir.CLUSTERING_METHOD),
+            row(*chosen, 0.29, method="average")]
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"rows": rows}))
+    keys = lever_keys(path)
+    assert keys["dev_der_previous_setting"] == 0.31
+    assert keys["dev_der_chosen_setting"] == 0.28
+    assert keys["dev_der_lever_segmentation_step"] == 0.30
+    assert keys["dev_der_lever_min_cluster_size"] == 0.34
+    assert keys["dev_der_lever_clustering_method"] == 0.31  # centroid: the base itself
+    assert lever_keys(tmp_path / "absent.json") == {}

@@ -118,7 +118,8 @@ def lever_keys(calibration: Path) -> dict[str, Any]:
     """Each hyper-parameter lever's effect on the dev meetings, from the calibration run.
 
     Starting from the previous release's setting (step 0.25, threshold 0.75, min cluster size
-    2, no gain normalisation), one lever at a time moved to the chosen value, then all of them.
+    2, no gain normalisation, centroid linkage), one lever at a time moved to the chosen value,
+    then all of them.
     """
     import json
 
@@ -128,16 +129,17 @@ def lever_keys(calibration: Path) -> dict[str, Any]:
         return {}
     rows = json.loads(calibration.read_text())["rows"]
 
-    def der(step: float, gain: str, threshold: float, mcs: int) -> float | None:
-        hit = [r for r in rows if (r["step"], r["gain"], r["threshold"], r["min_cluster_size"])
-               == (step, gain, threshold, mcs)]
+    def der(step: float, gain: str, threshold: float, mcs: int, method: str) -> float | None:
+        hit = [r for r in rows
+               if (r["step"], r["gain"], r["threshold"], r["min_cluster_size"],
+                   r.get("method", "centroid")) == (step, gain, threshold, mcs, method)]
         return hit[0]["der"] if hit else None
 
-    base = (0.25, "none", 0.75, 2)
+    base = (0.25, "none", 0.75, 2, "centroid")
     chosen = (modeldir.SEGMENTATION_STEP, modeldir.GAIN_NORMALISATION,
-              modeldir.CLUSTERING_THRESHOLD, modeldir.MIN_CLUSTER_SIZE)
+              modeldir.CLUSTERING_THRESHOLD, modeldir.MIN_CLUSTER_SIZE, modeldir.CLUSTERING_METHOD)
     levers = {"segmentation_step": 0, "gain_normalisation": 1, "clustering_threshold": 2,
-              "min_cluster_size": 3}
+              "min_cluster_size": 3, "clustering_method": 4}
     out: dict[str, Any] = {"dev_der_previous_setting": der(*base), "dev_der_chosen_setting": der(*chosen)}
     for name, k in levers.items():
         moved = list(base)

@@ -29,6 +29,7 @@ from scaiecho_node.gain import GAIN_MODES, normalise_gain
 STEPS = (0.1, 0.25)
 THRESHOLDS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85)
 MIN_CLUSTER_SIZES = (2, 4, 8, 12)
+METHODS = ("centroid",)  # pyannote's linkage methods; --methods adds others (average, weighted...)
 
 
 def _file(item: Item, gain: str) -> dict[str, Any]:
@@ -39,7 +40,15 @@ def _file(item: Item, gain: str) -> dict[str, Any]:
             "sample_rate": 16000, "uri": item.uri}
 
 
-def sweep(pipeline: Any, items: list[Item], *, step: float, gain: str) -> list[dict[str, Any]]:
+def sweep(
+    pipeline: Any,
+    items: list[Item],
+    *,
+    step: float,
+    gain: str,
+    methods: tuple[str, ...] = METHODS,
+    thresholds: tuple[float, ...] = THRESHOLDS,
+) -> list[dict[str, Any]]:
     """Score every clustering setting for one (step, gain), reusing the cached embeddings."""
     duration = pipeline._segmentation.duration
     pipeline._segmentation.step = step * duration
@@ -49,9 +58,9 @@ def sweep(pipeline: Any, items: list[Item], *, step: float, gain: str) -> list[d
     rows = []
     started = time.perf_counter()
     compute_s = 0.0
-    for threshold, mcs in itertools.product(THRESHOLDS, MIN_CLUSTER_SIZES):
+    for method, threshold, mcs in itertools.product(methods, thresholds, MIN_CLUSTER_SIZES):
         pipeline.instantiate({"segmentation": {"min_duration_off": 0.0},
-                              "clustering": {"method": "centroid", "threshold": threshold,
+                              "clustering": {"method": method, "threshold": threshold,
                                              "min_cluster_size": mcs}})
         metric = DER()
         for item, file in zip(items, files, strict=True):
@@ -61,8 +70,8 @@ def sweep(pipeline: Any, items: list[Item], *, step: float, gain: str) -> list[d
                               for s, _, lbl in ann.itertracks(yield_label=True)])
         if not compute_s:
             compute_s = time.perf_counter() - started  # the first pass computed the caches
-        rows.append({"step": step, "gain": gain, "threshold": threshold, "min_cluster_size": mcs,
-                     **metric.summary()})
+        rows.append({"step": step, "gain": gain, "method": method, "threshold": threshold,
+                     "min_cluster_size": mcs, **metric.summary()})
     pipeline.training = False
     audio_s = sum(i.duration_s for i in items)
     for row in rows:
@@ -80,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(".bench/diarization_calibration.json"))
     parser.add_argument("--steps", type=float, nargs="*", default=list(STEPS))
     parser.add_argument("--gains", nargs="*", default=list(GAIN_MODES))
+    parser.add_argument("--methods", nargs="*", default=list(METHODS))
+    parser.add_argument("--thresholds", type=float, nargs="*", default=list(THRESHOLDS))
     args = parser.parse_args(argv)
 
     items = farfield_items(args.data, "dev")
@@ -88,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = load_model(args.model_dir).pipeline
     rows: list[dict[str, Any]] = []
     for step, gain in itertools.product(args.steps, args.gains):
-        rows += sweep(pipeline, items, step=step, gain=gain)
+        rows += sweep(pipeline, items, step=step, gain=gain, methods=tuple(args.methods),
+                      thresholds=tuple(args.thresholds))
         best = min(rows, key=lambda r: r["der"])
         print(f"step={step} gain={gain}: best so far {best}", flush=True)
     rows.sort(key=lambda r: r["der"])

