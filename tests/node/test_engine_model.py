@@ -188,6 +188,32 @@ def test_any_pyannote_pipeline_dir_loads(model_dir, tmp_path, sample) -> None:  
     assert len(result.speakers) == 2
 
 
+def test_a_silence_bias_in_config_yaml_reaches_the_segmentation(model_dir, tmp_path, sample) -> None:  # type: ignore[no-untyped-def]
+    """The calibration lever as a deployment would set it: ``silence_bias`` in config.yaml
+    loads into our pipeline and calls speech where the model was unsure (22.4 s of the sample
+    at 0, 23.2 s at -2), and 0 puts pyannote's own decision back."""
+    import yaml
+
+    from scaiecho_node.engine import Engine
+    from scaiecho_node.inference import audio_file, speech_activity
+    from scaiecho_node.settings import NodeSettings
+
+    other = tmp_path / "biased-model"
+    other.mkdir()
+    for sub in ("segmentation", "embedding", "plda"):
+        (other / sub).symlink_to(model_dir / sub)
+    config = yaml.safe_load((model_dir / "config.yaml").read_text())
+    assert "silence_bias" not in config["pipeline"]["params"]  # 0: stock pyannote still loads it
+    config["pipeline"]["params"]["silence_bias"] = -2.0
+    (other / "config.yaml").write_text(yaml.safe_dump(config))
+    pipeline = Engine(NodeSettings(model_dir=other)).model.pipeline
+    assert pipeline.silence_bias == -2.0
+    biased = speech_activity(pipeline, audio_file(sample.samples, 16000), sample.duration_s)
+    pipeline.set_silence_bias(0.0)
+    stock = speech_activity(pipeline, audio_file(sample.samples, 16000), sample.duration_s)
+    assert biased.speech_s > stock.speech_s + 0.3
+
+
 def test_a_realtime_embed_overtakes_a_batch_diarization_in_flight(engine, sample) -> None:  # type: ignore[no-untyped-def]
     """The priority gate on the real engine: a stream utterance arriving while a job's
     diarization runs is served at the diarization's next checkpoint, not after it."""

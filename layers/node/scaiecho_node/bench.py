@@ -18,7 +18,8 @@ prints a table. Keys that need the dev data are left out when it is absent, neve
 - ``identification_accuracy``, ``false_accept_rate``: calibrate.py's protocol, fold B
 - ``node_peak_rss_mb`` (1 min of audio), ``node_peak_rss_mb_30min``/``_60min`` and
   ``rtf_diarization_1min``/``_30min``/``_60min``: peak RSS and real-time factor of a fresh process
-  that loads the engine and diarizes that much audio
+  that loads the engine and diarizes that much audio; ``rtf_diarization_30s``: median of three
+  runs over 30 s of the same speech on the warm engine (what the hour is compared with)
 - ``model_load_s``, ``embed_latency_10s_s``, ``machine``, ``date``
 """
 
@@ -118,8 +119,9 @@ def lever_keys(calibration: Path) -> dict[str, Any]:
     """Each hyper-parameter lever's effect on the dev meetings, from the calibration run.
 
     Starting from the previous release's setting (step 0.25, threshold 0.75, min cluster size
-    2, no gain normalisation, centroid linkage), one lever at a time moved to the chosen value,
-    then all of them.
+    2, no gain normalisation, centroid linkage, no silence bias, no gap filling), one lever at a
+    time moved to the chosen value, then all of them. Levers tried but not adopted are reported
+    from the chosen setting with that one lever moved (``dev_der_tried_<lever>_<value>``).
     """
     import json
 
@@ -128,23 +130,32 @@ def lever_keys(calibration: Path) -> dict[str, Any]:
     if not calibration.is_file():
         return {}
     rows = json.loads(calibration.read_text())["rows"]
+    names = ("step", "gain", "threshold", "min_cluster_size", "method", "silence_bias",
+             "min_duration_off")
+    defaults = {"method": "centroid", "silence_bias": 0.0, "min_duration_off": 0.0}  # older rows
 
-    def der(step: float, gain: str, threshold: float, mcs: int, method: str) -> float | None:
-        hit = [r for r in rows
-               if (r["step"], r["gain"], r["threshold"], r["min_cluster_size"],
-                   r.get("method", "centroid")) == (step, gain, threshold, mcs, method)]
-        return hit[0]["der"] if hit else None
+    def setting(row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row.get(n, defaults.get(n)) for n in names)
 
-    base = (0.25, "none", 0.75, 2, "centroid")
+    table = {setting(r): r["der"] for r in rows}
+    base = (0.25, "none", 0.75, 2, "centroid", 0.0, 0.0)
     chosen = (modeldir.SEGMENTATION_STEP, modeldir.GAIN_NORMALISATION,
-              modeldir.CLUSTERING_THRESHOLD, modeldir.MIN_CLUSTER_SIZE, modeldir.CLUSTERING_METHOD)
+              modeldir.CLUSTERING_THRESHOLD, modeldir.MIN_CLUSTER_SIZE, modeldir.CLUSTERING_METHOD,
+              modeldir.SILENCE_BIAS, modeldir.MIN_DURATION_OFF)
     levers = {"segmentation_step": 0, "gain_normalisation": 1, "clustering_threshold": 2,
-              "min_cluster_size": 3, "clustering_method": 4}
-    out: dict[str, Any] = {"dev_der_previous_setting": der(*base), "dev_der_chosen_setting": der(*chosen)}
+              "min_cluster_size": 3, "clustering_method": 4, "silence_bias": 5,
+              "min_duration_off": 6}
+    out: dict[str, Any] = {"dev_der_previous_setting": table.get(base),
+                           "dev_der_chosen_setting": table.get(chosen)}
     for name, k in levers.items():
         moved = list(base)
         moved[k] = chosen[k]
-        out[f"dev_der_lever_{name}"] = der(*moved)  # type: ignore[arg-type]
+        out[f"dev_der_lever_{name}"] = table.get(tuple(moved))
+    for name in ("silence_bias", "min_duration_off", "clustering_method", "gain_normalisation"):
+        k = levers[name]
+        for key, der in sorted(table.items(), key=str):
+            if key[k] != chosen[k] and key[:k] + key[k + 1:] == chosen[:k] + chosen[k + 1:]:
+                out[f"dev_der_tried_{name}_{key[k]}"] = der
     return out
 
 
@@ -202,6 +213,20 @@ def long_audio(data: Path, minutes: float) -> np.ndarray:
         n += take + 8000
         i += 1
     return out
+
+
+def rtf_30s(engine: Any, data: Path, runs: int = 3) -> float:
+    """Median real-time factor of 30 s of the long-audio speech, on the warm bench engine: the
+    reference the hour is held to (a fresh process's first call adds one-off set-up)."""
+    from scaiecho.audio.decode import DecodedAudio
+
+    audio = DecodedAudio(long_audio(data, 0.5), 16000, "wav", 16000, 1, 0.0)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        engine.diarize(audio)
+        times.append(time.perf_counter() - t0)
+    return round(float(np.median(times)) / audio.duration_s, 4)
 
 
 def rss_probe(data: Path, minutes: float, model_dir: str | None) -> dict[str, Any]:
@@ -294,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         keys.update(lever_keys(args.calibration))
         keys.update(identification_keys(engine, args.data))
         if not args.skip_rss and (args.data / "librispeech-train-clean-100").is_dir():
+            keys["rtf_diarization_30s"] = rtf_30s(engine, args.data)
             one = _child_rss(args.data, 1.0, args.model_dir)
             keys["node_peak_rss_mb"] = one["peak_rss_mb"]
             if args.rss_30min:

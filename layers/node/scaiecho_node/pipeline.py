@@ -9,8 +9,11 @@ leaves silent speakers out (NaN, which pyannote's clustering already filters; su
 forced to the throw-away cluster in ``apply``). Results match the stock method up to float
 rounding; models without those methods fall back to it.
 
-Everything else (segmentation, clustering, reconstruction, hyper-parameters) is inherited, so
-this is a real ``pyannote.audio.pipelines.SpeakerDiarization`` loadable from a ``config.yaml``.
+``silence_bias`` < 0 penalises the powerset segmentation's silence class
+(:class:`BiasedPowerset`), a calibration lever for quiet far-field speech; at 0, the default,
+the decision is pyannote's own. Everything else (segmentation, clustering, reconstruction,
+hyper-parameters) is inherited, so this is a real ``pyannote.audio.pipelines.SpeakerDiarization``
+loadable from a ``config.yaml``.
 """
 
 from __future__ import annotations
@@ -23,11 +26,48 @@ import torch
 from pyannote.audio.pipelines.speaker_diarization import (
     SpeakerDiarization as _PyannoteSpeakerDiarization,
 )
+from pyannote.audio.utils.powerset import Powerset
 from pyannote.core import SlidingWindowFeature
+
+
+class BiasedPowerset(Powerset):
+    """Powerset to multi-label conversion that adds ``silence_bias`` to the silence class's
+    log-probability before the argmax: below 0, frames where the model was unsure whether anyone
+    spoke (quiet far-field talkers) go to the likeliest speaker. Soft conversion is unchanged."""
+
+    def __init__(self, num_classes: int, max_set_size: int, *, silence_bias: float = 0.0) -> None:
+        super().__init__(num_classes, max_set_size)
+        bias = torch.zeros(self.num_powerset_classes)
+        bias[self.cardinality == 0] = silence_bias
+        self.register_buffer("bias", bias, persistent=False)
+
+    def to_multilabel(self, powerset: torch.Tensor, soft: bool = False) -> torch.Tensor:
+        if soft:
+            return super().to_multilabel(powerset, soft=True)
+        bias: torch.Tensor = self.bias  # type: ignore[assignment]  # a registered buffer
+        return super().to_multilabel(powerset + bias.to(powerset.dtype), soft=False)
 
 
 class SpeakerDiarization(_PyannoteSpeakerDiarization):
     """``pyannote.audio.pipelines.SpeakerDiarization`` sharing one embedding pass per chunk."""
+
+    def __init__(self, *args: Any, silence_bias: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stock_conversion: Any = self._segmentation.conversion
+        self.set_silence_bias(silence_bias)
+
+    def set_silence_bias(self, silence_bias: float) -> None:
+        """Bias the segmentation's speech/silence decision (0: pyannote's own). It is the
+        decision everything downstream sees: speaker count, embeddings, turns, speech activity."""
+        self.silence_bias = float(silence_bias)
+        specs: Any = self._segmentation.model.specifications
+        powerset = getattr(specs, "powerset", False) and not self._segmentation.skip_conversion
+        if not powerset or self.silence_bias == 0.0:
+            self._segmentation.conversion = self._stock_conversion
+            return
+        biased: Any = BiasedPowerset(len(specs.classes), specs.powerset_max_classes,
+                                     silence_bias=self.silence_bias)
+        self._segmentation.conversion = biased.to(self._segmentation.device)
 
     def get_embeddings(
         self,
